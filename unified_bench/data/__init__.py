@@ -1,0 +1,1 @@
+"""Reference image sets: folders, WebDataset shards, HF datasets, named verified manifests."""

@@ -1,0 +1,1 @@
+"""Metrics: pure functions in ``functional/``, embedding models in ``encoders/``."""

@@ -1,0 +1,1 @@
+"""Pure metric functions (no model loading, no I/O)."""

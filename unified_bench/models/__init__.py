@@ -1,0 +1,1 @@
+"""Model adapters: one interface (``base.ModelAdapter``), one file per backend."""

@@ -1,0 +1,106 @@
+"""The model adapter interface every backend implements.
+
+Why: tasks only speak in batches of requests of three kinds (caption, generate, answer).
+An adapter declares which of them it supports (``capabilities``) so the runner can refuse a
+task *before* any work starts, and reports an ``identity`` (model ids + resolved commits)
+that goes into every cache key and into results.json.
+"""
+
+from __future__ import annotations
+
+from abc import ABC
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from unified_bench.errors import CapabilityError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from unified_bench.specs import AnswerSettings, CaptionSettings, GenerationSettings
+
+
+class Capability(str, Enum):
+    CAPTION = "caption"  # image -> text (understanding, I2T)
+    GENERATE = "generate"  # text -> image (generation, T2I)
+    ANSWER = "answer"  # images + question -> text (VQA / multiple choice)
+
+
+@dataclass(frozen=True)
+class ComponentIdentity:
+    """One loaded checkpoint: where it came from and exactly which version."""
+
+    role: str  # "unified", "understanding", "generation", "plugin"
+    source: str  # repo id, absolute path, or "module:factory"
+    revision: str | None  # resolved commit hash for hub models, content hash for local dirs
+    architecture: str  # e.g. "JanusForConditionalGeneration", "StableDiffusionPipeline"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "source": self.source,
+            "revision": self.revision,
+            "architecture": self.architecture,
+        }
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Everything that identifies *which model answered*: part of every cache key."""
+
+    spec: str
+    components: tuple[ComponentIdentity, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spec": self.spec, "components": [c.to_dict() for c in self.components]}
+
+
+class ModelAdapter(ABC):
+    """Batch interface to a model. Subclasses override the methods for their capabilities.
+
+    Seeds: every batch method receives one seed per item. Backends that can seed per item
+    (diffusers generators) must; others seed the whole batch with ``seeds[0]``. The runner forms
+    batches with fixed boundaries so that a resumed run sees the same batches and seeds.
+    """
+
+    capabilities: frozenset[Capability] = frozenset()
+
+    def identity(self) -> ModelIdentity:  # pragma: no cover - abstract in spirit
+        raise NotImplementedError
+
+    def caption(
+        self, images: Sequence[Image], settings: CaptionSettings, seeds: Sequence[int]
+    ) -> list[str]:
+        raise CapabilityError(f"{type(self).__name__} cannot caption images.", "Pick a model that can.")
+
+    def generate(
+        self, prompts: Sequence[str], settings: GenerationSettings, seeds: Sequence[int]
+    ) -> list[Image]:
+        raise CapabilityError(f"{type(self).__name__} cannot generate images.", "Pick a model that can.")
+
+    def answer(
+        self,
+        images: Sequence[Sequence[Image]],
+        questions: Sequence[str],
+        settings: AnswerSettings,
+        seeds: Sequence[int],
+    ) -> list[str]:
+        raise CapabilityError(f"{type(self).__name__} cannot answer questions.", "Pick a model that can.")
+
+    def close(self) -> None:
+        """Release GPU memory. Default: nothing to do."""
+
+
+def check_capabilities(adapter: ModelAdapter, needed: frozenset[Capability], task: str) -> None:
+    """Fail before any work if ``adapter`` lacks a capability ``task`` needs."""
+    missing = sorted(c.value for c in needed - adapter.capabilities)
+    if missing:
+        have = ", ".join(sorted(c.value for c in adapter.capabilities)) or "nothing"
+        raise CapabilityError(
+            f"Task '{task}' needs the model to {', '.join(missing)}, but "
+            f"'{adapter.identity().spec}' can only: {have}.",
+            "For the unified task pair an understanding model with a generator: "
+            "--model hf:ORG/VLM+hf:ORG/TEXT2IMAGE.",
+        )

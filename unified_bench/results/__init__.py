@@ -1,0 +1,1 @@
+"""The results file: versioned schema, aggregation with confidence intervals, provenance."""

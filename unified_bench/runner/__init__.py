@@ -1,0 +1,1 @@
+"""The runner: run-directory contract, keyed cache, resume, batching and progress."""

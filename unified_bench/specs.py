@@ -1,0 +1,191 @@
+"""Typed, frozen specifications parsed from the command line.
+
+Why: every choice that changes a number (model and revision, prompt, decoding and generation
+settings, seed, device, dtype) lives in one of these objects, is written into the run
+directory, and feeds the cache keys. Nothing downstream reads raw CLI strings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from unified_bench.errors import SpecError
+
+#: Entry-point group third parties use to add model schemes (``myscheme:whatever``).
+ADAPTER_ENTRY_POINT_GROUP = "unified_bench.adapters"
+
+_HF_REPO_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed ``--model`` value.
+
+    scheme: ``hf`` (hub repo), ``local`` (directory), ``composite`` (understanding + generation
+    halves in ``parts``), ``py`` (``package.module:factory``) or an entry-point scheme name.
+    """
+
+    raw: str
+    scheme: str
+    target: str
+    revision: str | None = None
+    parts: tuple[ModelSpec, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "raw": self.raw,
+            "scheme": self.scheme,
+            "target": self.target,
+            "revision": self.revision,
+            "parts": [p.to_dict() for p in self.parts],
+        }
+
+
+def _entry_point_schemes() -> set[str]:
+    from importlib.metadata import entry_points
+
+    return {ep.name for ep in entry_points(group=ADAPTER_ENTRY_POINT_GROUP)}
+
+
+def parse_model_spec(raw: str) -> ModelSpec:
+    """Parse ``hf:ORG/NAME[@REV]``, a local directory, ``A+B``, ``py:mod:factory`` or a plugin scheme."""
+    text = raw.strip()
+    if not text:
+        raise SpecError("Empty --model value.", "Pass e.g. --model hf:deepseek-community/Janus-Pro-1B.")
+    if text.startswith("py:"):
+        target = text[3:]
+        if ":" not in target:
+            raise SpecError(
+                f"Model spec '{raw}' must name a factory as py:package.module:factory.",
+                "Add ':factory_name' after the module path.",
+            )
+        return ModelSpec(raw=raw, scheme="py", target=target)
+    if "+" in text:
+        halves = [h.strip() for h in text.split("+")]
+        if len(halves) != 2 or not all(halves):
+            raise SpecError(
+                f"Composite model spec '{raw}' must have exactly two halves: UNDERSTANDING+GENERATION.",
+                "Write it as hf:ORG/VLM+hf:ORG/T2I (a vision-language model, then a text-to-image pipeline).",
+            )
+        parts = tuple(parse_model_spec(h) for h in halves)
+        for part in parts:
+            if part.scheme == "composite":
+                raise SpecError(f"Nested composite in '{raw}'.", "Use exactly one '+'.")
+        return ModelSpec(raw=raw, scheme="composite", target=text, parts=parts)
+    if text.startswith("hf:"):
+        body = text[3:]
+        repo, _, revision = body.partition("@")
+        if not _HF_REPO_RE.match(repo):
+            raise SpecError(
+                f"'{repo}' in model spec '{raw}' is not a Hugging Face repo id (ORG/NAME).",
+                "Write it as hf:ORG/NAME or hf:ORG/NAME@REVISION.",
+            )
+        return ModelSpec(raw=raw, scheme="hf", target=repo, revision=revision or None)
+    path = Path(os.path.expanduser(text))
+    if path.is_dir():
+        return ModelSpec(raw=raw, scheme="local", target=str(path.resolve()))
+    scheme, sep, rest = text.partition(":")
+    if sep and scheme in _entry_point_schemes():
+        return ModelSpec(raw=raw, scheme=scheme, target=rest)
+    if text.startswith(("/", "./", "../", "~")) or os.sep in text and not _HF_REPO_RE.match(text):
+        raise SpecError(
+            f"Model directory '{text}' does not exist.",
+            "Check the path, or use hf:ORG/NAME for a model on the Hugging Face hub.",
+        )
+    known = ["hf:ORG/NAME[@REV]", "LOCAL_DIR", "UNDERSTANDING+GENERATION", "py:module:factory"]
+    known += [f"{s}:..." for s in sorted(_entry_point_schemes())]
+    hint = f" Did you mean hf:{text}?" if _HF_REPO_RE.match(text) else ""
+    raise SpecError(f"Unknown model spec '{raw}'.{hint}", f"Use one of: {', '.join(known)}.")
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """Where and how models run. ``device``/``dtype`` are resolved (never 'auto') once loaded."""
+
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int = 8
+    seed: int = 42
+    deterministic: bool = False
+
+    def resolved(self) -> RuntimeOptions:
+        """Pick cuda when present, bf16 on GPUs that support it, fp32 on CPU."""
+        device = self.device
+        dtype = self.dtype
+        if device == "auto" or dtype == "auto":
+            import torch
+
+            if device == "auto":
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            if dtype == "auto":
+                if device.startswith("cuda"):
+                    dtype = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+                else:
+                    dtype = "fp32"
+        if dtype not in DTYPES:
+            raise SpecError(f"Unknown dtype '{dtype}'.", f"Use one of: {', '.join(DTYPES)}.")
+        if self.batch_size < 1:
+            raise SpecError("--batch-size must be at least 1.", "Pass --batch-size 1 or more.")
+        return RuntimeOptions(device, dtype, self.batch_size, self.seed, self.deterministic)
+
+    def torch_dtype(self):
+        import torch
+
+        return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[self.resolved().dtype]
+
+
+DTYPES = ("fp32", "fp16", "bf16")
+
+#: The published caption prompt of the reference protocol (UAE / Unified-Bench).
+DEFAULT_CAPTION_PROMPT = (
+    "You are an expert vision-language model. Your task is: Given an input image, generate a "
+    'textual description of the image. If there is text in the image, transcribe it inside double '
+    'quotes "". Now, carefully analyze the input image and output the full description.'
+)
+
+
+@dataclass(frozen=True)
+class CaptionSettings:
+    """Decoding settings for image -> text. Reference: 512 new tokens, sampling at T=0.7."""
+
+    prompt: str = DEFAULT_CAPTION_PROMPT
+    max_new_tokens: int = 512
+    temperature: float = 0.7
+
+    @property
+    def do_sample(self) -> bool:
+        return self.temperature > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"do_sample": self.do_sample}
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Text -> image settings. Reference (UAE): 1024x1024, 40 steps, guidance 5.0."""
+
+    height: int = 1024
+    width: int = 1024
+    num_inference_steps: int = 40
+    guidance_scale: float = 5.0
+    extra: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["extra"] = dict(self.extra)
+        return d
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    """Decoding settings for visual question answering (greedy by default)."""
+
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
