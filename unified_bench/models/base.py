@@ -8,7 +8,7 @@ that goes into every cache key and into results.json.
 
 from __future__ import annotations
 
-from abc import ABC
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -67,8 +67,9 @@ class ModelAdapter(ABC):
 
     capabilities: frozenset[Capability] = frozenset()
 
-    def identity(self) -> ModelIdentity:  # pragma: no cover - abstract in spirit
-        raise NotImplementedError
+    @abstractmethod
+    def identity(self) -> ModelIdentity:
+        """Which checkpoints answer (ids + resolved revisions): part of every cache key."""
 
     def caption(
         self, images: Sequence[Image], settings: CaptionSettings, seeds: Sequence[int]
@@ -89,8 +90,8 @@ class ModelAdapter(ABC):
     ) -> list[str]:
         raise CapabilityError(f"{type(self).__name__} cannot answer questions.", "Pick a model that can.")
 
-    def close(self) -> None:
-        """Release GPU memory. Default: nothing to do."""
+    def close(self) -> None:  # noqa: B027 - optional hook, deliberately a no-op by default
+        """Release GPU memory before scoring. Default: nothing to do."""
 
 
 def check_capabilities(adapter: ModelAdapter, needed: frozenset[Capability], task: str) -> None:

@@ -1,0 +1,1 @@
+"""The ``unified-bench`` command line: one module per subcommand, ``main.py`` dispatches."""

@@ -1,0 +1,27 @@
+"""Cache keys and derived seeds.
+
+Why: a cached item is reused only if *everything* that changes it is identical: which model
+answered (ids + resolved revisions), the prompt, decoding/generation settings, seed, batch
+size (batch-seeded sampling), device type, dtype and benchmark version. The key is the sha256
+of the canonical JSON of those parts, so adding a part can never collide with an old key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def cache_key(**parts: Any) -> str:
+    return hashlib.sha256(canonical_json(parts).encode("utf-8")).hexdigest()
+
+
+def derive_seed(base_seed: int, *parts: Any) -> int:
+    """A 31-bit seed that depends only on ``base_seed`` and ``parts`` (stable across runs)."""
+    digest = hashlib.sha256(canonical_json([base_seed, *parts]).encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF

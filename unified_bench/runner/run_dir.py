@@ -1,0 +1,95 @@
+"""The run-directory contract.
+
+    RUN_DIR/
+      run.json           what was asked (model spec, task, image set, settings); written first
+      references/        copies of the reference images (the report shows them)
+      captions.jsonl     one keyed record per reference image      (stage 1)
+      images/ID.png      reconstructions                           (stage 2)
+      generations.jsonl  one keyed record per reconstruction
+      scores.jsonl       per-sample encoder and auxiliary scores   (stage 3)
+      results.json       versioned results (unified_bench.results.schema)
+      report.html        the self-contained report
+      COMPLETE           written last: the run is complete only when this exists
+
+Why: anything can die at any moment; each file is either appended with fsync (jsonl) or
+written atomically, so re-running the same command picks up exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from unified_bench.errors import RunDirError
+from unified_bench.runner.atomic import atomic_write_bytes, atomic_write_text
+from unified_bench.runner.store import RecordStore
+
+#: Keys of run.json that must match for a directory to be resumed.
+IDENTITY_KEYS = ("task", "model", "image_set")
+
+
+class RunDir:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    # -- layout ---------------------------------------------------------------------------
+    @property
+    def run_json(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def results_json(self) -> Path:
+        return self.path / "results.json"
+
+    @property
+    def complete_marker(self) -> Path:
+        return self.path / "COMPLETE"
+
+    @property
+    def images(self) -> Path:
+        return self.path / "images"
+
+    @property
+    def references(self) -> Path:
+        return self.path / "references"
+
+    def store(self, stage: str) -> RecordStore:
+        return RecordStore(self.path / f"{stage}.jsonl")
+
+    def is_complete(self) -> bool:
+        return self.complete_marker.exists()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def prepare(self, run_config: dict[str, Any], force: bool = False) -> None:
+        """Create or reopen the directory. Refuse to mix a different run into it."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(f"--out '{self.path}' exists and is not a directory.", "Choose another --out.")
+        if self.run_json.exists() and not force:
+            try:
+                previous = json.loads(self.run_json.read_text(encoding="utf-8"))
+            except json.JSONDecodeError:
+                previous = {}
+            diffs = [k for k in IDENTITY_KEYS if previous.get(k) != run_config.get(k)]
+            if diffs:
+                raise RunDirError(
+                    f"Run directory '{self.path}' holds a different run (differs in: {', '.join(diffs)}).",
+                    "Pass a new --out for this run, or --force to reuse the directory "
+                    "(cached items are keyed by configuration, so nothing wrong is reused).",
+                )
+        self.path.mkdir(parents=True, exist_ok=True)
+        # A re-run rewrites results: the run is not complete until the marker is written again.
+        if self.complete_marker.exists():
+            self.complete_marker.unlink()
+        atomic_write_text(self.run_json, json.dumps(run_config, indent=2, sort_keys=True, default=str))
+
+    def save_reference(self, image_id: str, data: bytes, suffix: str) -> str:
+        """Copy a reference image into the run dir (once) and return its relative path."""
+        rel = f"references/{image_id}{suffix}"
+        target = self.path / rel
+        if not target.exists() or target.stat().st_size != len(data):
+            atomic_write_bytes(target, data)
+        return rel
+
+    def mark_complete(self) -> None:
+        atomic_write_text(self.complete_marker, "complete\n")

@@ -1,0 +1,7 @@
+"""Benchmarks (tasks). Each builds requests from its data and judges the outputs; the registry
+maps ``--task`` names to implementations without importing them."""
+
+from unified_bench.registry import Registry
+
+TASKS: Registry = Registry("task")
+TASKS.register("unified", "unified_bench.tasks.unified:UnifiedTask")
