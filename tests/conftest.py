@@ -68,3 +68,28 @@ def _isolated_user_cache(tmp_path_factory, monkeypatch):
     """Each test gets its own feature/download cache so tests never share state by accident."""
     monkeypatch.setenv("UNIFIED_BENCH_CACHE", str(tmp_path_factory.mktemp("ub-cache")))
     yield
+
+
+@pytest.fixture(scope="session")
+def demo_encoders(tmp_path_factory):
+    """Tiny random-weight CLIP / DINOv2 / DINOv3 / LongCLIP checkpoints, saved to disk once."""
+    from unified_bench.demo.encoders import build_demo_encoders
+
+    return build_demo_encoders(tmp_path_factory.mktemp("demo-encoders"))
+
+
+@pytest.fixture(scope="session")
+def demo_image_dir(tmp_path_factory):
+    """The frozen demo photographs (scikit-image's public-domain photos + generated images)."""
+    from unified_bench.demo.images import build_demo_images
+
+    return build_demo_images(tmp_path_factory.mktemp("demo-images"))
+
+
+@pytest.fixture
+def encoder_args(demo_encoders):
+    """CLI arguments that point every encoder at its tiny checkpoint."""
+    args = []
+    for name, path in demo_encoders.items():
+        args += ["--encoder-checkpoint", f"{name}={path}"]
+    return args

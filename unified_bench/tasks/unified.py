@@ -366,7 +366,9 @@ class UnifiedTask:
             # A missing reconstruction scores 0 on every encoder; aux metrics are simply absent.
             scores: dict[str, float | None] = {name: float(raw_scores.get(name, 0.0) or 0.0) for name in enc_names}
             for aux in self.config.aux:
-                scores[aux] = raw_scores.get(aux)
+                value = raw_scores.get(aux)
+                # JSON has no infinity: identical images (PSNR = inf) are recorded as null.
+                scores[aux] = value if value is not None and np.isfinite(value) else None
             for name in enc_names:
                 per_metric[name].append(scores[name])  # type: ignore[arg-type]
             for aux in self.config.aux:
@@ -418,13 +420,14 @@ class UnifiedTask:
             ),
             "psnr": MetricInfo(
                 name="psnr", higher_is_better=True, lower_bound=0.0, upper_bound=None,
-                details={"scale": 1, "unit": "dB", **PIXEL_PREPROCESSING},
+                details={"scale": 1, "unit": "dB", "identical_images": "infinite PSNR, recorded as null",
+                         **PIXEL_PREPROCESSING},
             ),
         }
         for aux in self.config.aux:
-            finite = [v for v in per_metric[aux] if np.isfinite(v)]
-            aggregates[aux] = aggregate(finite, scale=1.0, seed=runtime.seed)
             metrics.append(aux_info[aux])
+            if per_metric[aux]:  # an aux metric with no value at all has no aggregate
+                aggregates[aux] = aggregate(per_metric[aux], scale=1.0, seed=runtime.seed)
         overall = aggregate(per_sample_overall, scale=100.0, seed=runtime.seed) if full_set else None
         reasons = non_standard_reasons(self.config, image_set, limit, runtime.seed)
         settings = self.config.to_dict() | {"limit": limit}
