@@ -12,6 +12,7 @@ import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from unified_bench.errors import ImageSetError
@@ -28,8 +29,8 @@ class ReferenceImage:
     data: bytes = field(repr=False)
     origin: str = ""  # file path / URL / shard key, for error messages
 
-    @property
-    def sha256(self) -> str:
+    @cached_property
+    def sha256(self) -> str:  # cached: used in several cache keys per image
         return hashlib.sha256(self.data).hexdigest()
 
     def open(self) -> Image:

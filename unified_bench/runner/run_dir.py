@@ -88,7 +88,7 @@ class RunDir:
         rel = f"references/{image_id}{suffix}"
         target = self.path / rel
         if not target.exists() or target.stat().st_size != len(data):
-            atomic_write_bytes(target, data)
+            atomic_write_bytes(target, data, durable=False)  # a copy; re-made if torn
         return rel
 
     def mark_complete(self) -> None:

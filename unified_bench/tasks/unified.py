@@ -239,7 +239,8 @@ class UnifiedTask:
             for item, image in zip(batch, images, strict=True):
                 data = _png_bytes(image)
                 rel = f"images/{item.id}.png"
-                atomic_write_bytes(run_dir.path / rel, data)
+                # Not fsynced: the fsynced record holds its sha256, checked on resume.
+                atomic_write_bytes(run_dir.path / rel, data, durable=False)
                 out.append({"image": rel, "sha256": hashlib.sha256(data).hexdigest(), "size": list(image.size)})
             return out
 

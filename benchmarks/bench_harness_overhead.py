@@ -1,0 +1,130 @@
+"""Harness overhead of the unified task: time per sample spent *outside* model and encoder forwards.
+
+An adapter that answers instantly (fixed caption, precomputed image) and the tiny demo encoders are
+run through the real task, runner and run directory (cache keys, JSONL records with fsync, PNG
+writes, reference copies, aggregation, results.json). Time inside the adapter's methods and the
+encoders' ``embed`` is measured and subtracted from the wall time; what remains, divided by the
+number of samples, is the harness overhead. Goal: <= 5 ms/sample.
+
+    python benchmarks/bench_harness_overhead.py [--n 200] [--size 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.total = 0.0
+
+    def wrap(self, fn):
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.total += time.perf_counter() - t0
+
+        return timed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=200, help="number of reference images")
+    parser.add_argument("--size", type=int, default=64, help="image side in pixels")
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from unified_bench.data.loader import load_image_set
+    from unified_bench.demo.encoders import build_demo_encoders
+    from unified_bench.metrics.encoders.base import EncoderSpec
+    from unified_bench.models.base import Capability, ComponentIdentity, ModelAdapter, ModelIdentity
+    from unified_bench.results.schema import write_results
+    from unified_bench.runner.run_dir import RunDir
+    from unified_bench.specs import CaptionSettings, GenerationSettings, RuntimeOptions
+    from unified_bench.tasks.unified import UnifiedConfig, UnifiedTask
+
+    torch.set_num_threads(2)
+    tmp = Path(tempfile.mkdtemp(prefix="ub-overhead-"))
+    os.environ["UNIFIED_BENCH_CACHE"] = str(tmp / "cache")
+    rng = np.random.default_rng(0)
+    images_dir = tmp / "images"
+    images_dir.mkdir()
+    for i in range(args.n):
+        arr = rng.integers(0, 255, (args.size, args.size, 3), dtype=np.uint8)
+        Image.fromarray(arr).save(images_dir / f"{i}.png")
+    fixed_output = Image.fromarray(rng.integers(0, 255, (args.size, args.size, 3), dtype=np.uint8))
+
+    model_clock = Stopwatch()
+
+    class InstantAdapter(ModelAdapter):
+        capabilities = frozenset({Capability.CAPTION, Capability.GENERATE})
+
+        def identity(self) -> ModelIdentity:
+            return ModelIdentity("instant", (ComponentIdentity("unified", "instant", "v1", "InstantAdapter"),))
+
+        def caption(self, images, settings, seeds):
+            return ["a fixed caption"] * len(images)
+
+        def generate(self, prompts, settings, seeds):
+            return [fixed_output] * len(prompts)
+
+    adapter = InstantAdapter()
+    adapter.caption = model_clock.wrap(adapter.caption)  # type: ignore[method-assign]
+    adapter.generate = model_clock.wrap(adapter.generate)  # type: ignore[method-assign]
+
+    encoder_paths = build_demo_encoders(tmp / "encoders")
+    config = UnifiedConfig(
+        caption=CaptionSettings(max_new_tokens=8),
+        generation=GenerationSettings(args.size, args.size, 1, 1.0),
+        encoders=tuple(EncoderSpec(name, str(path)) for name, path in encoder_paths.items()),
+        aux=(),
+        encoder_batch_size=32,
+    )
+    runtime = RuntimeOptions("cpu", "fp32", args.batch_size, 42).resolved()
+    task = UnifiedTask(config)
+    encoders, lpips_scorer = task.load_scorers(runtime)
+    encoder_clock = Stopwatch()
+    for enc in encoders:
+        enc.embed = encoder_clock.wrap(enc.embed)  # type: ignore[method-assign]
+
+    def one_run(out: Path) -> tuple[float, float, float]:
+        model_clock.total = encoder_clock.total = 0.0
+        t0 = time.perf_counter()
+        image_set = load_image_set(str(images_dir))
+        image_set.validate()
+        run_dir = RunDir(out)
+        run_dir.prepare({"task": "unified", "model": "instant", "image_set": image_set.fingerprint()}, force=True)
+        results, _ = task.run(adapter, image_set, runtime, run_dir, show_progress=False,
+                              scorers=(encoders, lpips_scorer))
+        write_results(results, run_dir.results_json)
+        run_dir.mark_complete()
+        return time.perf_counter() - t0, model_clock.total, encoder_clock.total
+
+    rows = [("cold (nothing cached)", *one_run(tmp / "run")), ("warm (all cached, resume)", *one_run(tmp / "run"))]
+    print(f"harness overhead, {args.n} samples of {args.size}px, batch {args.batch_size}, tiny encoders, aux off")
+    print(f"{'run':<28}{'wall s':>9}{'model s':>9}{'encoders s':>12}{'harness ms/sample':>20}{'harness/encoders':>18}")
+    for name, wall, model, enc in rows:
+        harness = wall - model - enc
+        ratio = harness / enc if enc > 0 else float("nan")
+        print(f"{name:<28}{wall:9.3f}{model:9.3f}{enc:12.3f}{1000 * harness / args.n:20.2f}{ratio:18.2f}")
+    cold_ms = 1000 * (rows[0][1] - rows[0][2] - rows[0][3]) / args.n
+    print(f"goal: <= 5 ms/sample outside model and encoder forwards -> cold run {cold_ms:.2f} ms/sample "
+          f"({'met' if cold_ms <= 5 else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
