@@ -175,6 +175,10 @@ class UnifiedTask:
         """
         check_capabilities(adapter, self.needs, self.name)
         identity = adapter.identity().to_dict()
+        from unified_bench.models.loader import generation_notes
+
+        # Settings the backend cannot honour (e.g. Janus draws at its native size) are recorded.
+        self._generation_notes = generation_notes(adapter, self.config.generation)
         refs = list(image_set)
         bench = f"{self.name}@{self.version}"
         common = {
@@ -431,7 +435,10 @@ class UnifiedTask:
                 aggregates[aux] = aggregate(per_metric[aux], scale=1.0, seed=runtime.seed)
         overall = aggregate(per_sample_overall, scale=100.0, seed=runtime.seed) if full_set else None
         reasons = non_standard_reasons(self.config, image_set, limit, runtime.seed)
-        settings = self.config.to_dict() | {"limit": limit}
+        settings = self.config.to_dict() | {
+            "limit": limit,
+            "generation_not_honoured": getattr(self, "_generation_notes", {}),
+        }
         return Results(
             benchmark=BenchmarkInfo(name=self.name, version=self.version),
             model=ModelInfo.model_validate(identity),

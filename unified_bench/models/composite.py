@@ -1,0 +1,74 @@
+"""Two models acting as one: an understanding model for caption/answer, a generator for images.
+
+Why: many "unified" evaluations pair the best captioner with the best generator
+(``--model hf:ORG/VLM+hf:ORG/T2I``). The composite exposes exactly the capabilities each half
+contributes and an identity naming both checkpoints with their roles, so cached outputs of a
+pairing are never mistaken for those of either half alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from unified_bench.errors import SpecError
+from unified_bench.models.base import Capability, ModelAdapter, ModelIdentity
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from unified_bench.specs import AnswerSettings, CaptionSettings, GenerationSettings
+
+_UNDERSTANDING = frozenset({Capability.CAPTION, Capability.ANSWER})
+
+
+class CompositeAdapter(ModelAdapter):
+    """Caption/answer from ``understanding``, generate from ``generation``."""
+
+    def __init__(self, understanding: ModelAdapter, generation: ModelAdapter, spec: str) -> None:
+        if not understanding.capabilities & _UNDERSTANDING:
+            raise SpecError(
+                f"The first half of '{spec}' ({understanding.identity().spec}) cannot caption or answer.",
+                "Put the vision-language model first and the text-to-image model second: VLM+T2I.",
+            )
+        if Capability.GENERATE not in generation.capabilities:
+            raise SpecError(
+                f"The second half of '{spec}' ({generation.identity().spec}) cannot generate images.",
+                "Put a text-to-image model (e.g. a diffusers pipeline) second: VLM+T2I.",
+            )
+        self.understanding = understanding
+        self.generation = generation
+        self.spec = spec
+        self.capabilities = frozenset(
+            (understanding.capabilities & _UNDERSTANDING) | {Capability.GENERATE}
+        )
+
+    def identity(self) -> ModelIdentity:
+        components = tuple(
+            replace(c, role="understanding") for c in self.understanding.identity().components
+        ) + tuple(replace(c, role="generation") for c in self.generation.identity().components)
+        return ModelIdentity(spec=self.spec, components=components)
+
+    def generation_notes(self, settings: GenerationSettings) -> dict[str, str]:
+        notes = getattr(self.generation, "generation_notes", None)
+        return notes(settings) if notes else {}
+
+    def caption(self, images: Sequence[Image], settings: CaptionSettings, seeds: Sequence[int]) -> list[str]:
+        return self.understanding.caption(images, settings, seeds)
+
+    def answer(
+        self,
+        images: Sequence[Sequence[Image]],
+        questions: Sequence[str],
+        settings: AnswerSettings,
+        seeds: Sequence[int],
+    ) -> list[str]:
+        return self.understanding.answer(images, questions, settings, seeds)
+
+    def generate(self, prompts: Sequence[str], settings: GenerationSettings, seeds: Sequence[int]) -> list[Image]:
+        return self.generation.generate(prompts, settings, seeds)
+
+    def close(self) -> None:
+        self.understanding.close()
+        self.generation.close()
