@@ -1,0 +1,1 @@
+"""Captioner backends: ``base.py`` interface, one file per backend (transformers, OpenAI-compatible)."""

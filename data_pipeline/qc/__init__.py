@@ -1,0 +1,1 @@
+"""Caption quality control: pure checks with reasons, plus an optional image-text alignment score."""
