@@ -1,0 +1,92 @@
+"""Base for encoders shipped as transformers models + image processors (CLIP, DINOv2, DINOv3).
+
+Why: the three share the loading path a user's checkpoint takes - a hub repo id pinned to the
+commit the hub cache resolved, or a local ``save_pretrained`` directory pinned to a content hash -
+and the same error mapping; they differ only in the model class and which output is the embedding.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from unified_bench.errors import EncoderError
+from unified_bench.metrics.encoders.checkpoints import (
+    ResolvedCheckpoint,
+    commit_from_cached_path,
+    hub_error,
+    hub_file,
+    local_load_error,
+    local_sha256,
+)
+from unified_bench.metrics.encoders.torch_encoder import TorchImageEncoder
+
+if TYPE_CHECKING:
+    import torch
+    from PIL.Image import Image
+
+#: Image-processor settings that change the pixels the model sees.
+_PROCESSOR_KEYS = (
+    "do_resize", "size", "resample", "do_center_crop", "crop_size", "do_rescale", "rescale_factor",
+    "do_normalize", "image_mean", "image_std", "do_convert_rgb",
+)
+
+
+class HFImageEncoder(TorchImageEncoder):
+    """A transformers vision model + its AutoImageProcessor."""
+
+    #: config.model_type values this encoder accepts (a CLIP checkpoint given to DINOv3 is an error).
+    model_types: tuple[str, ...] = ()
+
+    def _model_class(self):
+        """The transformers class whose ``from_pretrained`` loads the model."""
+        raise NotImplementedError
+
+    def _load(self, checkpoint: ResolvedCheckpoint) -> None:
+        from transformers import AutoImageProcessor
+
+        revision = None
+        if checkpoint.is_hub:
+            config_path = hub_file(checkpoint.location, "config.json", self.name)
+            revision = commit_from_cached_path(config_path)
+            self.revision = revision or "unknown"
+        else:
+            if not (Path(checkpoint.location) / "config.json").is_file():
+                raise EncoderError(
+                    f"'{checkpoint.location}' is not a saved {self.name} model (no config.json in it).",
+                    "Pass the directory written by save_pretrained, or the model's hub repo id.",
+                )
+            config_path = Path(checkpoint.location) / "config.json"
+            self.revision = local_sha256(checkpoint.location)
+        # Checked on the saved config, before loading: a model class given another architecture's
+        # config may "load" it with random weights and a mere warning.
+        model_type = json.loads(Path(config_path).read_text()).get("model_type", "")
+        if self.model_types and model_type not in self.model_types:
+            raise EncoderError(
+                f"Checkpoint '{checkpoint.raw}' is a '{model_type}' model, not a {self.name} model.",
+                f"Pass a {self.name} checkpoint (model_type {', '.join(self.model_types)}).",
+            )
+        try:
+            self.processor = AutoImageProcessor.from_pretrained(checkpoint.location, revision=revision)
+            self.model = self._model_class().from_pretrained(
+                checkpoint.location, revision=revision, dtype=self.torch_dtype
+            )
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            if checkpoint.is_hub:
+                mapped = hub_error(exc, checkpoint.location, self.name)
+                if mapped is exc:
+                    raise
+                raise mapped from exc
+            raise local_load_error(exc, checkpoint.location, self.name) from exc
+        self.model.to(self.device).eval()
+
+    def preprocess(self, images: Sequence[Image]) -> torch.Tensor:
+        return self.processor(images=list(images), return_tensors="pt")["pixel_values"]
+
+    def preprocessing_description(self) -> dict[str, Any]:
+        cfg = self.processor.to_dict()
+        desc: dict[str, Any] = {"processor": type(self.processor).__name__}
+        desc.update({k: cfg[k] for k in _PROCESSOR_KEYS if k in cfg})
+        return desc

@@ -1,0 +1,100 @@
+"""Shared machinery of the torch scoring encoders: batching, dtype/device, normalisation, fingerprint.
+
+Why: every encoder does the same thing around its model - split images into batches, preprocess,
+run the forward pass under ``torch.inference_mode``, cast to float32 and L2-normalise - so each
+encoder file only says how to load its model, how to preprocess, and which output is the embedding.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from unified_bench.errors import EncoderError
+from unified_bench.metrics.encoders.base import ImageEncoder
+from unified_bench.metrics.encoders.checkpoints import ResolvedCheckpoint, resolve_checkpoint, torch_dtype
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from PIL.Image import Image
+
+logger = logging.getLogger(__name__)
+
+
+class TorchImageEncoder(ImageEncoder):
+    """An ImageEncoder around a torch module. Subclasses implement ``_load``, ``preprocess``, ``forward``."""
+
+    name: str = "torch"
+    #: Which model output is the embedding (recorded in the fingerprint).
+    embedding_description: str = ""
+
+    def __init__(self, checkpoint: str, device: str = "cpu", dtype: str = "fp32", batch_size: int = 8) -> None:
+        if batch_size < 1:
+            raise EncoderError(f"Encoder batch size must be at least 1 (got {batch_size}).", "Pass 1 or more.")
+        self.checkpoint = resolve_checkpoint(checkpoint, self.name)
+        self.device = device
+        self.dtype = dtype
+        self.torch_dtype = torch_dtype(dtype)
+        self.batch_size = batch_size
+        self.revision: str = ""
+        self._fingerprint: dict[str, Any] | None = None
+        self._load(self.checkpoint)
+        if not self.revision:
+            raise AssertionError(f"{type(self).__name__}._load must set self.revision")
+
+    # -- subclass hooks -------------------------------------------------------------------------
+    @abstractmethod
+    def _load(self, checkpoint: ResolvedCheckpoint) -> None:
+        """Load model + preprocessing onto ``self.device``/``self.torch_dtype``; set ``self.revision``."""
+
+    @abstractmethod
+    def preprocess(self, images: Sequence[Image]) -> torch.Tensor:
+        """PIL images -> a float pixel tensor (N, 3, H, W) in the model's input space."""
+
+    @abstractmethod
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Preprocessed pixels (already on device/dtype) -> raw (N, D) embeddings."""
+
+    @abstractmethod
+    def preprocessing_description(self) -> dict[str, Any]:
+        """Everything about preprocessing that changes the embedding."""
+
+    # -- shared behaviour -----------------------------------------------------------------------
+    def fingerprint(self) -> dict[str, Any]:
+        if self._fingerprint is None:
+            self._fingerprint = {
+                "encoder": self.name,
+                "checkpoint": self.checkpoint.raw,
+                "revision": self.revision,
+                "preprocessing": self.preprocessing_description(),
+                "embedding": self.embedding_description,
+                "dtype": self.dtype,
+            }
+        return self._fingerprint
+
+    def embed_pixels(self, pixel_values: torch.Tensor) -> np.ndarray:
+        """Preprocessed pixels -> (N, D) float32 unit rows, in batches of ``batch_size``."""
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for start in range(0, pixel_values.shape[0], self.batch_size):
+                chunk = pixel_values[start : start + self.batch_size].to(self.device, self.torch_dtype)
+                feats = self.forward(chunk).float()
+                out.append(torch.nn.functional.normalize(feats, dim=-1).cpu())
+        return torch.cat(out).numpy()
+
+    def embed(self, images: Sequence[Image]) -> np.ndarray:
+        import numpy as np
+
+        images = list(images)
+        if not images:
+            return np.zeros((0, 0), dtype=np.float32)
+        rows = []
+        for start in range(0, len(images), self.batch_size):
+            batch = [im.convert("RGB") if im.mode != "RGB" else im for im in images[start : start + self.batch_size]]
+            rows.append(self.embed_pixels(self.preprocess(batch)))
+        return np.concatenate(rows).astype(np.float32, copy=False)

@@ -1,0 +1,77 @@
+"""On-disk cache of reference-image embeddings.
+
+Why: every model is scored against the same reference images, so their features are computed
+once per encoder and reused across models and runs. Files live under
+``features_dir()/<encoder.fingerprint_id()>/<image sha256>.npy``: the directory names everything
+that changes the embedding (checkpoint, revision, preprocessing, dtype), the file name the exact
+image bytes, so a stale feature cannot be picked up. Writes are atomic (a kill leaves no half file).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from unified_bench import paths
+from unified_bench.data.base import ReferenceImage
+from unified_bench.metrics.encoders.base import ImageEncoder
+from unified_bench.runner.atomic import atomic_write_bytes
+
+logger = logging.getLogger(__name__)
+
+#: Reference images encoded per call to the encoder (the encoder batches further inside).
+_CHUNK = 64
+
+
+def feature_dir(encoder: ImageEncoder) -> Path:
+    return paths.features_dir() / encoder.fingerprint_id()
+
+
+def _read(path: Path) -> np.ndarray | None:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        logger.warning("Ignoring unreadable cached feature %s (%s); recomputing it.", path, exc)
+        return None
+    return arr if arr.ndim == 1 and arr.dtype == np.float32 else None
+
+
+def _write(path: Path, vector: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(vector, dtype=np.float32), allow_pickle=False)
+    atomic_write_bytes(path, buf.getvalue(), durable=False)  # a cache: unreadable entries are misses
+
+
+def embed_references(encoder: ImageEncoder, images: Sequence[ReferenceImage], progress: bool = True) -> np.ndarray:
+    """(N, D) float32 features of ``images`` in order, encoding only those not cached yet."""
+    from tqdm.auto import tqdm
+
+    images = list(images)
+    directory = feature_dir(encoder)
+    shas = [im.sha256 for im in images]
+    rows: list[np.ndarray | None] = [_read(directory / f"{sha}.npy") for sha in shas]
+    missing = [i for i, row in enumerate(rows) if row is None]
+    logger.info(
+        "%s reference features: %d cached, %d to encode (%s)", encoder.name, len(images) - len(missing),
+        len(missing), directory,
+    )
+    with tqdm(total=len(missing), desc=f"{encoder.name} references", unit="img", disable=not progress or not missing) as bar:
+        for start in range(0, len(missing), _CHUNK):
+            idx = missing[start : start + _CHUNK]
+            feats = encoder.embed([images[i].open() for i in idx])
+            for i, vec in zip(idx, feats, strict=True):
+                _write(directory / f"{shas[i]}.npy", vec)
+                rows[i] = np.asarray(vec, dtype=np.float32)
+            bar.update(len(idx))
+    dims = {row.shape[0] for row in rows if row is not None}
+    if len(dims) > 1:  # a cache shared by encoders of one fingerprint cannot disagree; guard anyway
+        raise RuntimeError(f"Cached features in {directory} have mixed dimensions {sorted(dims)}")
+    if not rows:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.stack(rows).astype(np.float32, copy=False)
