@@ -75,3 +75,38 @@ def embed_references(encoder: ImageEncoder, images: Sequence[ReferenceImage], pr
     if not rows:
         return np.zeros((0, 0), dtype=np.float32)
     return np.stack(rows).astype(np.float32, copy=False)
+
+
+def embed_references_all(
+    encoders: Sequence[ImageEncoder], images: Sequence[ReferenceImage], progress: bool = True
+) -> dict[str, np.ndarray]:
+    """``{encoder name: (N, D) features}`` for several encoders, decoding each image at most once.
+
+    Why: decoding a full-size reference JPEG costs more than a tiny encoder's forward; with
+    four encoders, per-encoder decoding would dominate the harness time of a cold run.
+    """
+    from tqdm.auto import tqdm
+
+    images = list(images)
+    shas = [im.sha256 for im in images]
+    rows = {enc.name: [_read(feature_dir(enc) / f"{sha}.npy") for sha in shas] for enc in encoders}
+    missing = sorted({i for per_enc in rows.values() for i, row in enumerate(per_enc) if row is None})
+    for enc in encoders:
+        n_missing = sum(row is None for row in rows[enc.name])
+        logger.info("%s reference features: %d cached, %d to encode (%s)", enc.name,
+                    len(images) - n_missing, n_missing, feature_dir(enc))
+    with tqdm(total=len(missing), desc="reference features", unit="img",
+              disable=not progress or not missing) as bar:
+        for start in range(0, len(missing), _CHUNK):
+            chunk = missing[start : start + _CHUNK]
+            decoded = {i: images[i].open() for i in chunk}
+            for enc in encoders:
+                need = [i for i in chunk if rows[enc.name][i] is None]
+                if not need:
+                    continue
+                feats = enc.embed([decoded[i] for i in need])
+                for i, vec in zip(need, feats, strict=True):
+                    _write(feature_dir(enc) / f"{shas[i]}.npy", vec)
+                    rows[enc.name][i] = np.asarray(vec, dtype=np.float32)
+            bar.update(len(chunk))
+    return {name: np.stack(per_enc).astype(np.float32, copy=False) for name, per_enc in rows.items()}

@@ -192,9 +192,9 @@ class UnifiedTask:
 
         # Scorers first: a missing encoder must fail before hours of generation.
         encoders, lpips_scorer = scorers if scorers is not None else self.load_scorers(runtime)
-        from unified_bench.metrics.feature_cache import embed_references
+        from unified_bench.metrics.feature_cache import embed_references_all
 
-        ref_features = {enc.name: embed_references(enc, refs, progress=show_progress) for enc in encoders}
+        ref_features = embed_references_all(encoders, refs, progress=show_progress)
         ref_index = {ref.id: i for i, ref in enumerate(refs)}
         ref_paths = {ref.id: run_dir.save_reference(ref.id, ref.data, _suffix_for(ref)) for ref in refs}
 
