@@ -9,6 +9,7 @@ through torchvision the first time; ``pretrained_trunk=False`` builds a random t
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,10 @@ class LpipsScorer:
         self.device = device
         self.batch_size = batch_size
         try:
-            self.model = lpips.LPIPS(net=net, pnet_rand=not pretrained_trunk, verbose=False)
+            with warnings.catch_warnings():
+                # lpips 0.1.4 calls torchvision with the deprecated `pretrained=` argument.
+                warnings.filterwarnings("ignore", category=UserWarning, module="torchvision")
+                self.model = lpips.LPIPS(net=net, pnet_rand=not pretrained_trunk, verbose=False)
         except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError
             raise EncoderError(
                 f"Cannot build LPIPS ({net}): the ImageNet {net} trunk could not be downloaded through "

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
     from unified_bench.models.hub import ResolvedModel
+    from unified_bench.specs import AnswerSettings, CaptionSettings
 
 logger = logging.getLogger(__name__)
 
@@ -131,3 +132,37 @@ class WarnOnce:
         if message not in self._seen:
             self._seen.add(message)
             self._log.warning(message)
+
+
+class ChatUnderstanding:
+    """Caption and answer through a transformers chat model: shared by Janus, Emu3 and VLMs.
+
+    Why a mixin: the three backends differ only in the prompt template used when a processor has
+    no chat template (``chat_fallback``); the batching, seeding and decoding are the same.
+    Requires ``self.model``, ``self.processor``, ``self.runtime`` and ``self.dtype``.
+    """
+
+    chat_fallback: str | None = None
+
+    def caption(self, images: Sequence[Image], settings: CaptionSettings, seeds: Sequence[int]) -> list[str]:
+        return self._chat([[im] for im in images], [settings.prompt] * len(images),
+                          settings.max_new_tokens, settings.temperature, seeds)
+
+    def answer(
+        self,
+        images: Sequence[Sequence[Image]],
+        questions: Sequence[str],
+        settings: AnswerSettings,
+        seeds: Sequence[int],
+    ) -> list[str]:
+        return self._chat(images, questions, settings.max_new_tokens, settings.temperature, seeds)
+
+    def _chat(self, images, texts, max_new_tokens: int, temperature: float, seeds: Sequence[int]) -> list[str]:
+        if not texts:
+            return []
+        extra = {"fallback": self.chat_fallback} if self.chat_fallback is not None else {}
+        return chat_generate(
+            self.model, self.processor, images, texts,
+            max_new_tokens=max_new_tokens, temperature=temperature, seed=seeds[0],
+            device=self.runtime.device, dtype=self.dtype, **extra,
+        )

@@ -20,13 +20,19 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from unified_bench.models.base import Capability, ModelAdapter, ModelIdentity
-from unified_bench.models.common import WarnOnce, chat_generate, component, seed_batch, to_pil
+from unified_bench.models.common import (
+    ChatUnderstanding,
+    WarnOnce,
+    component,
+    seed_batch,
+    to_pil,
+)
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
     from unified_bench.models.hub import ResolvedModel
-    from unified_bench.specs import AnswerSettings, CaptionSettings, GenerationSettings, RuntimeOptions
+    from unified_bench.specs import GenerationSettings, RuntimeOptions
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +40,11 @@ logger = logging.getLogger(__name__)
 _DOWNSAMPLE = 8
 
 
-class Emu3Adapter(ModelAdapter):
+class Emu3Adapter(ChatUnderstanding, ModelAdapter):
     """Unified Emu3 model (the -Chat/-Gen checkpoints share the architecture)."""
 
     capabilities = frozenset({Capability.CAPTION, Capability.ANSWER, Capability.GENERATE})
+    chat_fallback = "USER: {images}{text} ASSISTANT:"
     honoured_generation_settings = frozenset({"height", "width", "guidance_scale", "extra"})
 
     def __init__(self, resolved: ResolvedModel, runtime: RuntimeOptions, role: str = "unified") -> None:
@@ -76,28 +83,6 @@ class Emu3Adapter(ModelAdapter):
         return (max(1, round(settings.height / _DOWNSAMPLE)), max(1, round(settings.width / _DOWNSAMPLE)))
 
     # ------------------------------------------------------------------------- understanding
-    def caption(self, images: Sequence[Image], settings: CaptionSettings, seeds: Sequence[int]) -> list[str]:
-        return self._chat([[im] for im in images], [settings.prompt] * len(images),
-                          settings.max_new_tokens, settings.temperature, seeds)
-
-    def answer(
-        self,
-        images: Sequence[Sequence[Image]],
-        questions: Sequence[str],
-        settings: AnswerSettings,
-        seeds: Sequence[int],
-    ) -> list[str]:
-        return self._chat(images, questions, settings.max_new_tokens, settings.temperature, seeds)
-
-    def _chat(self, images, texts, max_new_tokens, temperature, seeds) -> list[str]:
-        if not texts:
-            return []
-        return chat_generate(
-            self.model, self.processor, images, texts,
-            max_new_tokens=max_new_tokens, temperature=temperature, seed=seeds[0],
-            device=self.runtime.device, dtype=self.dtype,
-            fallback="USER: {images}{text} ASSISTANT:",
-        )
 
     # ---------------------------------------------------------------------------- generation
     def _layout_fn(self, height: int, width: int):

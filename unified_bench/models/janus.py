@@ -18,21 +18,28 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from unified_bench.models.base import Capability, ModelAdapter, ModelIdentity
-from unified_bench.models.common import WarnOnce, chat_generate, component, seed_batch, to_pil
+from unified_bench.models.common import (
+    ChatUnderstanding,
+    WarnOnce,
+    component,
+    seed_batch,
+    to_pil,
+)
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
     from unified_bench.models.hub import ResolvedModel
-    from unified_bench.specs import AnswerSettings, CaptionSettings, GenerationSettings, RuntimeOptions
+    from unified_bench.specs import GenerationSettings, RuntimeOptions
 
 logger = logging.getLogger(__name__)
 
 
-class JanusAdapter(ModelAdapter):
+class JanusAdapter(ChatUnderstanding, ModelAdapter):
     """Unified Janus model: one checkpoint for both directions."""
 
     capabilities = frozenset({Capability.CAPTION, Capability.ANSWER, Capability.GENERATE})
+    chat_fallback = "<|User|>: {images}\n{text}\n\n<|Assistant|>:"
     honoured_generation_settings = frozenset({"guidance_scale", "extra"})
 
     def __init__(self, resolved: ResolvedModel, runtime: RuntimeOptions, role: str = "unified") -> None:
@@ -70,28 +77,6 @@ class JanusAdapter(ModelAdapter):
         return notes
 
     # ------------------------------------------------------------------------- understanding
-    def caption(self, images: Sequence[Image], settings: CaptionSettings, seeds: Sequence[int]) -> list[str]:
-        return self._chat([[im] for im in images], [settings.prompt] * len(images),
-                          settings.max_new_tokens, settings.temperature, seeds)
-
-    def answer(
-        self,
-        images: Sequence[Sequence[Image]],
-        questions: Sequence[str],
-        settings: AnswerSettings,
-        seeds: Sequence[int],
-    ) -> list[str]:
-        return self._chat(images, questions, settings.max_new_tokens, settings.temperature, seeds)
-
-    def _chat(self, images, texts, max_new_tokens, temperature, seeds) -> list[str]:
-        if not texts:
-            return []
-        return chat_generate(
-            self.model, self.processor, images, texts,
-            max_new_tokens=max_new_tokens, temperature=temperature, seed=seeds[0],
-            device=self.runtime.device, dtype=self.dtype,
-            fallback="<|User|>: {images}\n{text}\n\n<|Assistant|>:",
-        )
 
     # ---------------------------------------------------------------------------- generation
     def generate(self, prompts: Sequence[str], settings: GenerationSettings, seeds: Sequence[int]) -> list[Image]:

@@ -9,22 +9,20 @@ chat template cover them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from unified_bench.models.base import Capability, ModelAdapter, ModelIdentity
-from unified_bench.models.common import chat_generate, component
+from unified_bench.models.common import ChatUnderstanding, component
 
 if TYPE_CHECKING:
-    from PIL.Image import Image
 
     from unified_bench.models.hub import ResolvedModel
-    from unified_bench.specs import AnswerSettings, CaptionSettings, RuntimeOptions
+    from unified_bench.specs import RuntimeOptions
 
 logger = logging.getLogger(__name__)
 
 
-class VLMAdapter(ModelAdapter):
+class VLMAdapter(ChatUnderstanding, ModelAdapter):
     """Understanding-only adapter for image-text-to-text checkpoints with a chat template."""
 
     capabilities = frozenset({Capability.CAPTION, Capability.ANSWER})
@@ -57,27 +55,6 @@ class VLMAdapter(ModelAdapter):
             components=(component(self.resolved, self.role, type(self.model).__name__),),
         )
 
-    def caption(self, images: Sequence[Image], settings: CaptionSettings, seeds: Sequence[int]) -> list[str]:
-        return self._chat([[im] for im in images], [settings.prompt] * len(images),
-                          settings.max_new_tokens, settings.temperature, seeds)
-
-    def answer(
-        self,
-        images: Sequence[Sequence[Image]],
-        questions: Sequence[str],
-        settings: AnswerSettings,
-        seeds: Sequence[int],
-    ) -> list[str]:
-        return self._chat(images, questions, settings.max_new_tokens, settings.temperature, seeds)
-
-    def _chat(self, images, texts, max_new_tokens, temperature, seeds) -> list[str]:
-        if not texts:
-            return []
-        return chat_generate(
-            self.model, self.processor, images, texts,
-            max_new_tokens=max_new_tokens, temperature=temperature, seed=seeds[0],
-            device=self.runtime.device, dtype=self.dtype,
-        )
 
     def close(self) -> None:
         self.model.to("cpu")
