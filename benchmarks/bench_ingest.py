@@ -1,0 +1,210 @@
+"""Ingest throughput of `unified-data build` vs img2dataset on the same loopback HTTP corpus.
+
+Both tools fetch the same URL list from a local threaded HTTP server, resize to the same size
+and mode (center_crop), encode JPEG at the same quality, and write WebDataset shards of the same
+size, with the same number of worker processes; captioning is off. Both run as CLI subprocesses,
+timed end to end (start-up included). Ours also does exact + near dedup and writes parquet rows.
+
+img2dataset is installed in its own venv so its pins never touch ours:
+    python3 -m venv /root/.cache/img2dataset-venv && /root/.cache/img2dataset-venv/bin/pip install img2dataset
+If that venv is missing, the baseline is a plain sequential loop (requests + Pillow) instead,
+and the script says so.
+
+    python benchmarks/bench_ingest.py --n 2000 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+log = logging.getLogger("bench_ingest")
+I2D_VENV = Path(os.environ.get("IMG2DATASET_VENV", "/root/.cache/img2dataset-venv"))
+
+
+def make_images(folder: Path, n: int, size: tuple[int, int] = (512, 384), seed: int = 0) -> list[Path]:
+    """n distinct JPEG images (random coloured shapes + noise; no two are near-duplicates)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        img = Image.new("RGB", size, tuple(int(c) for c in rng.integers(0, 255, 3)))
+        draw = ImageDraw.Draw(img)
+        for _ in range(12):
+            x0, y0 = int(rng.integers(0, size[0])), int(rng.integers(0, size[1]))
+            x1, y1 = x0 + int(rng.integers(20, 300)), y0 + int(rng.integers(20, 300))
+            fill = tuple(int(c) for c in rng.integers(0, 255, 3))
+            (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x0, y0, x1, y1), fill=fill)
+        arr = np.asarray(img, dtype=np.int16) + rng.integers(-6, 7, (size[1], size[0], 3))
+        path = folder / f"{i:06d}.jpg"
+        Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+class FolderServer:
+    """Serves a folder over loopback HTTP (many threads, large backlog) until closed."""
+
+    def __init__(self, folder: Path) -> None:
+        files = {f"/{p.name}": p.read_bytes() for p in folder.iterdir()}
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                body = files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                # one write for headers + body: separate small writes hit Nagle + delayed ACK (40 ms stalls)
+                head = f"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {len(body)}\r\n\r\n"
+                self.wfile.write(head.encode() + body)
+
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 512
+            daemon_threads = True
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def write_url_list(urls: list[str], path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"url": urls}), path)
+
+
+def run_ours(url_parquet: Path, out: Path, workers: int, size: int, per_shard: int, threads: int) -> float:
+    import yaml
+
+    recipe = {"name": "bench", "sources": [{"type": "parquet", "path": str(url_parquet), "url_column": "url"}],
+              "sharding": {"samples_per_shard": per_shard},
+              "image": {"size": size, "resize_mode": "center_crop", "format": "jpg", "quality": 95},
+              "fetch": {"threads": threads, "retries": 0, "read_timeout_s": 30},
+              "filters": {"exact_dedup": True, "near_dup_distance": 4}, "captioner": None}
+    rpath = out.parent / "bench_recipe.yaml"
+    rpath.write_text(yaml.safe_dump(recipe))
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "data_pipeline.cli", "build", str(rpath), "--out", str(out),
+                    "--workers", str(workers)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def run_img2dataset(url_parquet: Path, out: Path, workers: int, size: int, per_shard: int, threads: int) -> float:
+    code = (
+        "from img2dataset import download\n"
+        f"download(url_list={str(url_parquet)!r}, input_format='parquet', url_col='url', output_format='webdataset',"
+        f" output_folder={str(out)!r}, processes_count={workers}, thread_count={threads}, image_size={size},"
+        f" resize_mode='center_crop', encode_format='jpg', encode_quality=95, number_sample_per_shard={per_shard},"
+        " distributor='multiprocessing', timeout=30, retries=0, disallowed_header_directives=[])\n"
+    )
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
+    t0 = time.perf_counter()
+    subprocess.run([str(I2D_VENV / "bin" / "python"), "-c", code], check=True, env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def run_sequential(urls: list[str], out: Path, size: int, per_shard: int) -> float:
+    """Baseline when img2dataset is unavailable: one loop, requests + Pillow + tarfile."""
+    import requests
+    import webdataset as wds
+    from PIL import Image, ImageOps
+
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    sess = requests.Session()
+    writer = None
+    for i, url in enumerate(urls):
+        if i % per_shard == 0:
+            if writer:
+                writer.close()
+            writer = wds.TarWriter(str(out / f"{i // per_shard:05d}.tar"))
+        img = Image.open(io.BytesIO(sess.get(url, timeout=30).content)).convert("RGB")
+        buf = io.BytesIO()
+        ImageOps.fit(img, (size, size), Image.Resampling.LANCZOS).save(buf, format="JPEG", quality=95)
+        writer.write({"__key__": f"{i:08d}", "jpg": buf.getvalue()})
+    if writer:
+        writer.close()
+    return time.perf_counter() - t0
+
+
+def count_tar_samples(folder: Path) -> int:
+    import tarfile
+
+    n = 0
+    for tar in folder.glob("*.tar"):
+        with tarfile.open(tar) as tf:
+            n += sum(1 for m in tf.getmembers() if m.name.endswith(".jpg"))
+    return n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--per-shard", type=int, default=250)
+    ap.add_argument("--threads", type=int, default=16)
+    ap.add_argument("--repeat", type=int, default=2)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    tmp = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
+    try:
+        log.info("making %d images ...", args.n)
+        make_images(tmp / "images", args.n)
+        server = FolderServer(tmp / "images")
+        urls = [f"{server.base}/{i:06d}.jpg" for i in range(args.n)]
+        write_url_list(urls, tmp / "urls.parquet")
+        have_i2d = (I2D_VENV / "bin" / "python").exists()
+        name = "img2dataset" if have_i2d else "sequential requests+Pillow (img2dataset venv not found)"
+        ours_t, base_t = [], []
+        for rep in range(args.repeat):  # interleaved, best of N: the machine is shared and noisy
+            shutil.rmtree(tmp / "ours", ignore_errors=True)
+            shutil.rmtree(tmp / "base", ignore_errors=True)
+            ours_t.append(run_ours(tmp / "urls.parquet", tmp / "ours", args.workers, args.size, args.per_shard,
+                                   args.threads))
+            if have_i2d:
+                base_t.append(run_img2dataset(tmp / "urls.parquet", tmp / "base", args.workers, args.size,
+                                              args.per_shard, args.threads))
+            else:
+                base_t.append(run_sequential(urls, tmp / "base", args.size, args.per_shard))
+            log.info("round %d: ours %.2f s, baseline %.2f s", rep + 1, ours_t[-1], base_t[-1])
+        ours, base = min(ours_t), min(base_t)
+        n_ours = count_tar_samples(tmp / "ours")
+        n_base = count_tar_samples(tmp / "base")
+        server.close()
+        rate_ours, rate_base = n_ours / ours, n_base / base
+        print(f"corpus: {args.n} JPEGs 512x384 over loopback HTTP; {args.workers} worker processes, "
+              f"{args.threads} threads each; center_crop {args.size}px, JPEG q95, {args.per_shard}/shard")
+        print(f"  unified-data : {n_ours:6d} images in {ours:7.2f} s = {rate_ours:7.1f} img/s (best of {args.repeat}; incl. exact+near dedup)")
+        print(f"  {name:13s}: {n_base:6d} images in {base:7.2f} s = {rate_base:7.1f} img/s")
+        print(f"  ratio unified-data / baseline = {rate_ours / rate_base:.2f}x (goal >= 1.5x)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

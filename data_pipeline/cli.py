@@ -1,0 +1,76 @@
+"""``unified-data``: build / inspect / validate WebDataset caption sets.
+
+Every ``DataPipelineError`` (bad recipe, mismatched plan, invalid folder) prints one message with
+its fix and exits with code 2; a failed validation exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from data_pipeline.errors import DataPipelineError
+
+log = logging.getLogger("data_pipeline")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="unified-data", description=__doc__.splitlines()[0])
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="build (or resume) a data set from a recipe")
+    b.add_argument("recipe", help="recipe YAML, e.g. recipes/local-demo.yaml")
+    b.add_argument("--out", default=None, help="output folder (default: ./data/<recipe name>)")
+    g = b.add_mutually_exclusive_group()
+    g.add_argument("--scheduler", default=None, help="existing Dask scheduler address, e.g. tcp://host:8786")
+    g.add_argument("--scheduler-file", default=None, help="Dask scheduler file of an existing cluster")
+    b.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (default: CPU count)")
+    b.add_argument("--threads", action="store_true", help="LocalCluster with threads instead of processes")
+    i = sub.add_parser("inspect", help="counts, rejection reasons and caption lengths of a build folder")
+    i.add_argument("dir")
+    v = sub.add_parser("validate", help="check tars, counts and sha256s of a build folder")
+    v.add_argument("dir")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        for noisy in ("distributed", "bokeh", "tornado"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        if args.command == "build":
+            from data_pipeline.executor import ClusterOptions, run_build
+            from data_pipeline.recipe import load_recipe
+
+            if args.workers is not None and args.workers < 1:
+                raise DataPipelineError(f"--workers must be >= 1, got {args.workers}.", "pass --workers 1 or more")
+            recipe = load_recipe(args.recipe)
+            out = args.out or f"data/{recipe.name}"
+            s = run_build(recipe, out, ClusterOptions(args.scheduler, args.scheduler_file, args.workers,
+                                                     processes=not args.threads))
+            log.info("Done: %d accepted of %d inputs in %d/%d shards -> %s", s.n_accepted, s.n_inputs,
+                     s.n_shards, s.n_planned_shards, s.out_dir)
+            return 0
+        if args.command == "inspect":
+            from data_pipeline.inspect_dir import inspect_dir
+
+            sys.stdout.write(inspect_dir(args.dir) + "\n")
+            return 0
+        from data_pipeline.validate import validate_dir
+
+        problems = validate_dir(args.dir)
+        for prob in problems:
+            sys.stdout.write(f"INVALID: {prob}\n")
+        sys.stdout.write("valid\n" if not problems else f"{len(problems)} problem(s)\n")
+        return 0 if not problems else 1
+    except DataPipelineError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return exc.exit_code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

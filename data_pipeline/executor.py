@@ -1,0 +1,179 @@
+"""Run a build on Dask: plan -> phase 1 ingest -> dedup pass -> phase 3 finalize -> manifest + card.
+
+Why this shape: one Dask task per shard (``client.map`` / ``submit`` with ``retries``) returning
+small stats, so the client never holds images. Resume is owned here: committed shards (valid
+stats file) are skipped, temp files of interrupted writes are removed, a task whose worker died
+is retried by the scheduler and, being idempotent, rewrites its shard from scratch. Target-count
+mode stops *issuing* finalize tasks once enough samples are accepted (shards stay whole).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from data_pipeline.atomic import remove_stale_tmp
+from data_pipeline.errors import DataPipelineError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from data_pipeline.recipe import Recipe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    scheduler: str | None = None  # tcp://host:8786
+    scheduler_file: str | None = None
+    workers: int | None = None  # LocalCluster size (processes, 1 thread each)
+    processes: bool = True
+    retries: int = 2
+    max_in_flight: int | None = None  # finalize tasks queued at once (default 2 per worker)
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    out_dir: str
+    n_shards: int
+    n_planned_shards: int
+    n_inputs: int
+    n_accepted: int
+    resumed: bool
+    skipped_shards: int
+    reasons: dict[str, int]
+
+
+@contextlib.contextmanager
+def dask_client(opts: ClusterOptions) -> Iterator[Client]:
+    """Connect to an existing scheduler, or start a LocalCluster that is closed on exit."""
+    from distributed import Client, LocalCluster
+
+    if opts.scheduler or opts.scheduler_file:
+        try:
+            client = Client(opts.scheduler, scheduler_file=opts.scheduler_file, timeout="20s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise DataPipelineError(f"Cannot connect to the Dask scheduler {opts.scheduler or opts.scheduler_file}: {exc}",
+                                    "check the address / scheduler file, or omit it to start a local cluster") from None
+        log.info("Connected to Dask scheduler %s; dashboard: %s", client.scheduler.address, client.dashboard_link)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    import os
+
+    n = opts.workers or max(1, (os.cpu_count() or 2))
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=opts.processes,
+                      dashboard_address=":0", silence_logs=logging.WARNING) as cluster, Client(cluster) as client:
+        log.info("Started LocalCluster with %d worker(s); dashboard: %s", n, client.dashboard_link)
+        yield client
+
+
+def _progress(total: int, desc: str, initial: int = 0):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="shard", dynamic_ncols=True, leave=True)
+
+
+def run_build(recipe: Recipe, out_dir: str | Path, opts: ClusterOptions | None = None,
+              client: Client | None = None) -> BuildSummary:
+    """Build (or resume) the data set described by ``recipe`` into ``out_dir``."""
+    from distributed import as_completed
+
+    from data_pipeline.card import write_card
+    from data_pipeline.plan import prepare_plan
+    from data_pipeline.stages.dedup_pass import compute_dedup
+    from data_pipeline.stages.finalize import finalize_shard
+    from data_pipeline.stages.ingest import STAGE_DIR, ingest_shard, read_stage_stats
+    from data_pipeline.writers.manifest import build_manifest, write_manifest
+    from data_pipeline.writers.shard import read_committed_stats
+
+    opts = opts or ClusterOptions()
+    out = Path(out_dir)
+    t_start = time.perf_counter()
+    plan, resumed = prepare_plan(recipe, out)
+    (out / STAGE_DIR).mkdir(exist_ok=True)
+    n_tmp = remove_stale_tmp(out) + remove_stale_tmp(out / STAGE_DIR)
+    if n_tmp:
+        log.info("Removed %d temp file(s) of interrupted writes", n_tmp)
+    committed = {s.index: st for s in plan.shards if (st := read_committed_stats(out, s.index)) is not None}
+    staged = {s.index for s in plan.shards if s.index not in committed and read_stage_stats(out, s.index)}
+    to_ingest = [s for s in plan.shards if s.index not in committed and s.index not in staged]
+    log.info("Plan: %d inputs in %d shards (%s); %d committed, %d staged, %d to ingest",
+             plan.n_inputs, len(plan.shards), "resumed" if resumed else "new", len(committed), len(staged),
+             len(to_ingest))
+    target = recipe.target_accepted
+    accepted = sum(st["n_accepted"] for st in committed.values())
+
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(dask_client(opts))
+        out_s = str(out)
+        t_cluster = time.perf_counter()
+        if to_ingest and not (target and accepted >= target):
+            futures = client.map(ingest_shard, to_ingest, recipe=recipe, out_dir=out_s, retries=opts.retries,
+                                 pure=False, key=[f"ingest-{s.name}-{plan.fingerprint[:8]}" for s in to_ingest])
+            with _progress(len(plan.shards), "ingest", len(plan.shards) - len(to_ingest)) as bar:
+                n_samples = 0
+                for fut in as_completed(futures):
+                    st = fut.result()
+                    n_samples += st["n_inputs"]
+                    bar.set_postfix(samples=n_samples, refresh=False)
+                    bar.update(1)
+        t_ingest = time.perf_counter()
+        duplicates = compute_dedup(plan, out, recipe.filters)
+        t_dedup = time.perf_counter()
+        todo = [s.index for s in plan.shards if s.index not in committed]
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        max_in_flight = opts.max_in_flight or 2 * n_workers
+        with _progress(len(plan.shards), "write", len(committed)) as bar:
+            next_i = 0
+            n_samples = 0
+
+            def submit_next():
+                nonlocal next_i
+                if next_i >= len(todo) or (target and accepted >= target):
+                    return None
+                idx = todo[next_i]
+                next_i += 1
+                shard_ids = {r.id for r in plan.shards[idx].records}
+                dups = {k: v for k, v in duplicates.items() if k in shard_ids}
+                return client.submit(finalize_shard, idx, recipe, out_s, dups, retries=opts.retries,
+                                     pure=False, key=f"finalize-{idx:05d}-{plan.fingerprint[:8]}")
+
+            first = [f for f in (submit_next() for _ in range(max_in_flight)) if f is not None]
+            pending = as_completed(first) if first else []
+            for fut in pending:
+                st = fut.result()
+                accepted += st["n_accepted"]
+                n_samples += st["n_inputs"]
+                bar.set_postfix(samples=n_samples, accepted=accepted, refresh=False)
+                bar.update(1)
+                while pending.count() < max_in_flight and (nxt := submit_next()) is not None:
+                    pending.add(nxt)
+
+        t_write = time.perf_counter()
+    stats = [st for s in plan.shards if (st := read_committed_stats(out, s.index)) is not None]
+    manifest = build_manifest(stats, recipe.to_dict(), plan.fingerprint, len(plan.shards), plan.n_inputs)
+    write_manifest(out, manifest)
+    write_card(out, manifest, [w for st in stats for w in st.get("caption_words", [])])
+    log.info("Timings: plan+cluster %.1fs, ingest %.1fs, dedup %.1fs, write %.1fs, cluster close + manifest/card %.1fs",
+             t_cluster - t_start, t_ingest - t_cluster, t_dedup - t_ingest, t_write - t_dedup,
+             time.perf_counter() - t_write)
+    if target and manifest["n_accepted"] < target:
+        log.warning("Only %d accepted of the %d targeted: the sources ran out.", manifest["n_accepted"], target)
+    return BuildSummary(str(out), manifest["n_shards"], len(plan.shards), manifest["n_inputs"],
+                        manifest["n_accepted"], resumed, len(committed), manifest["reasons"])
+
+
+def summary_dict(summary: BuildSummary) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(summary)

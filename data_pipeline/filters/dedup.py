@@ -1,0 +1,73 @@
+"""Exact (sha256 of bytes) and near (phash Hamming distance) duplicates across the whole job.
+
+Design — deterministic and resume-safe:
+  phase 1 (parallel, one Dask task per shard) fetches, decodes and hashes every input and stages
+  the result; phase 2 (on the client, once) walks all staged hashes in PLAN order through these
+  stateful filters: a sample is a duplicate if an earlier kept sample has the same sha256 or a
+  phash within ``max_distance``; the first occurrence in plan order wins, whatever order the
+  shards finished in. The decisions are written atomically to ``_stage/dedup.json`` and only then
+  does phase 3 write shards, so a resumed job reuses exactly the same decisions.
+Near search uses multi-index hashing: split the 64-bit hash into d+1 bands; by pigeonhole two
+hashes within distance d agree on at least one band, so only same-band candidates are compared.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from data_pipeline.filters.base import SampleFilter
+
+
+class ExactDuplicateFilter(SampleFilter):
+    stage = "dedup"
+    name = "exact_dedup"
+
+    def __init__(self) -> None:
+        self._first: dict[str, str] = {}
+
+    def reason(self, sample: Any) -> str | None:
+        first = self._first.get(sample.sha256)
+        if first is not None:
+            sample.duplicate_of = first
+            return "duplicate_exact"
+        self._first[sample.sha256] = sample.id
+        return None
+
+    def detail(self, sample: Any) -> str:
+        return f"same bytes as {sample.duplicate_of}"
+
+
+class NearDuplicateFilter(SampleFilter):
+    stage = "dedup"
+    name = "near_dedup"
+
+    def __init__(self, max_distance: int, bits: int = 64) -> None:
+        self.max_distance = max_distance
+        n_bands = min(bits, max_distance + 1)
+        edges = [round(i * bits / n_bands) for i in range(n_bands + 1)]
+        self._bands = [(edges[i], edges[i + 1] - edges[i]) for i in range(n_bands)]
+        self._index: list[dict[int, list[int]]] = [defaultdict(list) for _ in self._bands]
+        self._kept: list[tuple[int, str]] = []
+
+    def reason(self, sample: Any) -> str | None:
+        value = int(sample.phash, 16)
+        keys = [(value >> start) & ((1 << width) - 1) for start, width in self._bands]
+        seen: set[int] = set()
+        for band, key in enumerate(keys):
+            for j in self._index[band].get(key, ()):
+                if j in seen:
+                    continue
+                seen.add(j)
+                other, other_id = self._kept[j]
+                if (value ^ other).bit_count() <= self.max_distance:
+                    sample.duplicate_of = other_id
+                    return "duplicate_near"
+        j = len(self._kept)
+        self._kept.append((value, sample.id))
+        for band, key in enumerate(keys):
+            self._index[band][key].append(j)
+        return None
+
+    def detail(self, sample: Any) -> str:
+        return f"phash within {self.max_distance} of {sample.duplicate_of}"

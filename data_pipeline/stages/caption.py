@@ -1,0 +1,70 @@
+"""Caption + QC stage: batches of ``batch_size`` through the captioner, then ``check_caption``.
+
+Why batches: a local model is far faster per image in batches, and a served model is called with
+bounded concurrency by its backend. The captioner is created through the factory, which caches
+it per process, so each Dask worker loads the model once. A caption failure or a QC rejection
+keeps its reason (``caption_error``, ``qc_too_short``, ...), with QC figures stored either way.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from typing import TYPE_CHECKING
+
+from data_pipeline.sample import ACCEPTED, Sample
+
+if TYPE_CHECKING:
+    from data_pipeline.captioners.base import Captioner, CaptionerConfig
+    from data_pipeline.qc.config import CaptionQCConfig
+
+
+@functools.lru_cache(maxsize=2)
+def alignment_scorer(checkpoint: str):
+    """The CLIP alignment scorer, loaded once per worker process (only when min_alignment is set)."""
+    from data_pipeline.qc.alignment import AlignmentScorer
+
+    return AlignmentScorer(checkpoint)
+
+
+def caption_samples(samples: list[Sample], config: CaptionerConfig, qc: CaptionQCConfig,
+                    captioner: Captioner | None = None) -> None:
+    """Caption every pending sample in place; accepted only if QC passes."""
+    from PIL import Image
+
+    from data_pipeline.qc.caption_qc import check_caption
+
+    if captioner is None:
+        from data_pipeline.captioners.factory import get_captioner
+
+        captioner = get_captioner(config)
+    todo = [s for s in samples if s.pending]
+    record = captioner.record()
+    for start in range(0, len(todo), max(1, config.batch_size)):
+        batch = todo[start:start + config.batch_size]
+        images = [Image.open(io.BytesIO(s.image_bytes)).convert("RGB") for s in batch]
+        results = captioner.caption_batch(images)
+        if len(results) != len(batch):
+            raise RuntimeError(f"captioner returned {len(results)} results for {len(batch)} images")
+        scores: list[float | None] = [None] * len(batch)
+        if qc.min_alignment is not None:
+            if not qc.alignment_model:
+                raise ValueError("qc.min_alignment is set but qc.alignment_model is empty")
+            ok = [i for i, r in enumerate(results) if r.text and not r.error]
+            if ok:
+                got = alignment_scorer(qc.alignment_model).score([images[i] for i in ok], [results[i].text for i in ok])
+                for i, sc in zip(ok, got, strict=True):
+                    scores[i] = sc
+        for s, res, score in zip(batch, results, scores, strict=True):
+            s.captioner = res.record or record
+            s.caption_finish_reason = res.finish_reason
+            if res.error or res.text is None:
+                s.reject("caption", "caption_error", (res.error or "no text")[:300])
+                continue
+            verdict = check_caption(res.text, res.finish_reason, qc, alignment_score=score)
+            s.qc = dict(verdict.figures)
+            s.caption = res.text  # kept in the parquet row even when QC rejects it, for inspection
+            if verdict.passed:
+                s.status = ACCEPTED
+            else:
+                s.reject("qc", f"qc_{verdict.reason or 'failed'}", "")

@@ -1,0 +1,91 @@
+"""Phase 1 task: fetch, decode, resize, encode, hash and size-filter one shard; stage the result.
+
+Why staged: near-duplicate detection must see the whole job (see filters/dedup.py), so survivors
+are kept as resized, re-encoded bytes in ``_stage/NNNNN.parquet`` until the dedup decisions exist.
+Fetch+decode run in a bounded thread pool per worker: network waits and Pillow's C code overlap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from data_pipeline.atomic import atomic_write_json, commit, tmp_path_for
+from data_pipeline.sample import Sample
+
+if TYPE_CHECKING:
+    from data_pipeline.plan import ShardSpec
+    from data_pipeline.recipe import Recipe
+
+log = logging.getLogger(__name__)
+STAGE_DIR = "_stage"
+
+
+def stage_paths(out_dir: str | Path, index: int) -> dict[str, Path]:
+    d = Path(out_dir) / STAGE_DIR
+    return {"parquet": d / f"{index:05d}.parquet", "stats": d / f"{index:05d}_stats.json"}
+
+
+def read_stage_stats(out_dir: str | Path, index: int) -> dict[str, Any] | None:
+    p = stage_paths(out_dir, index)
+    try:
+        stats = json.loads(p["stats"].read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return stats if p["parquet"].exists() and p["parquet"].stat().st_size == stats.get("bytes") else None
+
+
+def process_sample(sample: Sample, recipe: Recipe) -> Sample:
+    """Fetch -> decode -> resize -> encode -> hash, recording the first failure as the reason."""
+    import imagehash
+
+    from data_pipeline.decode import decode_image, encode_image
+    from data_pipeline.fetch import fetch_record
+
+    got = fetch_record(sample.record, recipe.fetch)
+    if got.reason:
+        sample.reject("fetch", got.reason, got.detail)
+        return sample
+    sample.fetched_bytes = len(got.data)
+    sample.sha256 = hashlib.sha256(got.data).hexdigest()
+    dec = decode_image(got.data, recipe.image)
+    if dec.reason:
+        sample.reject("decode", dec.reason, dec.detail)
+        return sample
+    img = dec.image
+    sample.orig_width, sample.orig_height = dec.original_size
+    sample.orig_mode, sample.orig_format = dec.original_mode, dec.original_format
+    sample.width, sample.height = img.size
+    sample.phash = str(imagehash.phash(img))
+    sample.image_bytes = encode_image(img, recipe.image)
+    return sample
+
+
+def ingest_shard(shard: ShardSpec, recipe: Recipe, out_dir: str) -> dict[str, Any]:
+    """Dask task (idempotent): stage one shard; the stage stats file is written last."""
+    from data_pipeline.filters import per_sample_filters
+    from data_pipeline.writers.rows import write_rows
+
+    t0 = time.perf_counter()
+    samples = [Sample(record=r) for r in shard.records]
+    with ThreadPoolExecutor(max_workers=min(recipe.fetch.threads, max(1, len(samples)))) as pool:
+        samples = list(pool.map(lambda s: process_sample(s, recipe), samples))
+    for f in per_sample_filters(recipe.filters):
+        f.apply(samples)
+    paths = stage_paths(out_dir, shard.index)
+    paths["parquet"].parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path_for(paths["parquet"])
+    write_rows(tmp, samples, with_image=True)
+    commit(tmp, paths["parquet"])
+    reasons = Counter(s.reason for s in samples if s.reason)
+    stats = {"shard": shard.index, "n_inputs": len(samples), "n_pending": sum(s.pending for s in samples),
+             "reasons": dict(reasons), "bytes": paths["parquet"].stat().st_size,
+             "seconds": round(time.perf_counter() - t0, 3)}
+    atomic_write_json(paths["stats"], stats)
+    return stats

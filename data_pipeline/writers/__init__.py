@@ -1,0 +1,1 @@
+"""Outputs: per-shard tar + parquet + stats (``shard.py``), row schema (``rows.py``), manifest."""
