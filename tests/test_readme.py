@@ -1,0 +1,48 @@
+"""The README's commands and flags must match the code (the reference project's README did not)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from unified_bench.cli.main import build_parser
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _subparser(name):
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    return sub.choices[name]
+
+
+def _flags(parser) -> set[str]:
+    return {opt for action in parser._actions for opt in action.option_strings}
+
+
+def test_every_flag_in_the_readme_exists():
+    text = README.read_text(encoding="utf-8")
+    mentioned = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", text))
+    known = set()
+    for name in ("evaluate", "demo", "report"):
+        known |= _flags(_subparser(name))
+    known |= {"--help", "--version", "--scheduler", "--out", "--workers"}  # unified-data flags too
+    from data_pipeline.cli import _parser as data_parser
+
+    parser = data_parser()
+    for action in parser._actions:
+        known |= set(action.option_strings)
+        for sub in getattr(action, "choices", None) or {}:
+            if hasattr(action.choices[sub], "_actions"):
+                known |= _flags(action.choices[sub])
+    assert mentioned - known == set(), f"README mentions flags the CLI does not have: {mentioned - known}"
+
+
+def test_readme_example_commands_parse():
+    text = README.read_text(encoding="utf-8")
+    parser = build_parser()
+    commands = re.findall(r"^unified-bench (evaluate [^\n#]+)", text, flags=re.M)
+    assert commands, "README shows no evaluate example"
+    for line in commands:
+        args = parser.parse_args(line.split())
+        assert args.command == "evaluate" and args.model.startswith("hf:")
