@@ -91,6 +91,8 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
         help="use another checkpoint (hub id or local path) for an encoder; repeatable",
     )
     s.add_argument("--encoder-batch-size", type=int, default=16)
+    s.add_argument("--encoder-dtype", default="fp32", choices=DTYPES,
+                   help="dtype of the scoring encoders (default fp32, whatever the model's dtype)")
     s.add_argument("--aux", default="lpips,ssim,psnr", help="auxiliary metrics (not in the overall), or 'none'")
     s.add_argument(
         "--lpips-random-trunk",
@@ -179,6 +181,7 @@ def plan_from_args(args: argparse.Namespace, notice: str | None = None) -> Evalu
         aux=_parse_aux(args.aux),
         lpips_pretrained_trunk=not args.lpips_random_trunk,
         encoder_batch_size=args.encoder_batch_size,
+        encoder_dtype=args.encoder_dtype,
         notice=notice,
     )
     runtime = RuntimeOptions(args.device, args.dtype, args.batch_size, args.seed, args.deterministic).resolved()

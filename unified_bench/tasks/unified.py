@@ -76,6 +76,9 @@ class UnifiedConfig:
     lpips_net: str = "alex"
     lpips_pretrained_trunk: bool = True
     encoder_batch_size: int = 16
+    # Scores are compared across labs and GPUs: encoders run in fp32 unless asked otherwise,
+    # whatever dtype the model under test uses (they are a small fraction of the compute).
+    encoder_dtype: str = "fp32"
     notice: str | None = None  # shown prominently in the report (e.g. "random weights")
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,6 +90,7 @@ class UnifiedConfig:
             "lpips_net": self.lpips_net,
             "lpips_pretrained_trunk": self.lpips_pretrained_trunk,
             "encoder_batch_size": self.encoder_batch_size,
+            "encoder_dtype": self.encoder_dtype,
             "notice": self.notice,
         }
 
@@ -100,6 +104,8 @@ def non_standard_reasons(config: UnifiedConfig, image_set: ImageSet, limit: int 
     for enc in config.encoders:
         if enc.name in STANDARD_ENCODERS and not enc.is_standard:
             reasons.append(f"encoder {enc.name} uses checkpoint {enc.checkpoint}")
+    if config.encoder_dtype != "fp32":
+        reasons.append(f"encoders run in {config.encoder_dtype} instead of fp32")
     if image_set.name != STANDARD_IMAGE_SET:
         reasons.append(f"image set '{image_set.name}' instead of '{STANDARD_IMAGE_SET}'")
     if limit is not None:
@@ -143,7 +149,7 @@ class UnifiedTask:
         from unified_bench.metrics.encoders.loader import load_encoder
 
         encoders = [
-            load_encoder(spec, runtime.device, runtime.dtype, self.config.encoder_batch_size)
+            load_encoder(spec, runtime.device, self.config.encoder_dtype, self.config.encoder_batch_size)
             for spec in self.config.encoders
         ]
         lpips_scorer = None
