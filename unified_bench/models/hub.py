@@ -92,6 +92,14 @@ def _network_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+def _ignore_patterns(info) -> list[str]:
+    """Skip duplicate PyTorch pickles when the repo also has safetensors (often doubles the download)."""
+    names = [s.rfilename for s in (getattr(info, "siblings", None) or [])]
+    if any(n.endswith(".safetensors") for n in names):
+        return [*_IGNORED_PATTERNS, "*.bin", "*.pth"]
+    return list(_IGNORED_PATTERNS)
+
+
 def _resolve_hf(spec: ModelSpec) -> ResolvedModel:
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import (
@@ -109,8 +117,8 @@ def _resolve_hf(spec: ModelSpec) -> ResolvedModel:
         if offline:
             folder = snapshot_download(repo, revision=revision, local_files_only=True)
         else:
-            sha = HfApi().model_info(repo, revision=revision).sha
-            folder = snapshot_download(repo, revision=sha, ignore_patterns=_IGNORED_PATTERNS)
+            info = HfApi().model_info(repo, revision=revision)
+            folder = snapshot_download(repo, revision=info.sha, ignore_patterns=_ignore_patterns(info))
     except GatedRepoError as exc:
         raise SpecError(
             f"Model '{repo}' is gated: your account has not been granted access.",
