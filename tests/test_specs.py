@@ -65,3 +65,18 @@ def test_caption_settings_defaults_match_reference_protocol():
     s = CaptionSettings()
     assert s.max_new_tokens == 512 and s.temperature == 0.7 and s.do_sample
     assert 'inside double quotes ""' in s.prompt
+
+
+def test_cuda_requested_without_gpu_is_a_clear_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(SpecError) as info:
+        RuntimeOptions(device="cuda").resolved()
+    assert "no CUDA device" in str(info.value) and "--device cpu" in info.value.fix
+
+
+def test_unknown_device():
+    with pytest.raises(SpecError):
+        RuntimeOptions(device="tpu", dtype="fp32").resolved()

@@ -126,6 +126,16 @@ class RuntimeOptions:
                     dtype = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
                 else:
                     dtype = "fp32"
+        if device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise SpecError(
+                    f"--device {device} was requested but PyTorch sees no CUDA device on this machine.",
+                    "Run on a GPU machine with a CUDA build of torch, or pass --device cpu.",
+                )
+        elif device != "cpu" and not device.startswith("mps"):
+            raise SpecError(f"Unknown device '{device}'.", "Use cuda, cuda:N, cpu or auto.")
         if dtype not in DTYPES:
             raise SpecError(f"Unknown dtype '{dtype}'.", f"Use one of: {', '.join(DTYPES)}.")
         if self.batch_size < 1:
