@@ -1,16 +1,27 @@
 """Ingest throughput of `unified-data build` vs img2dataset on the same loopback HTTP corpus.
 
-Both tools fetch the same URL list from a local threaded HTTP server, resize to the same size
-and mode (center_crop), encode JPEG at the same quality, and write WebDataset shards of the same
-size, with the same number of worker processes; captioning is off. Both run as CLI subprocesses,
-timed end to end (start-up included). Ours also does exact + near dedup and writes parquet rows.
+Same for both tools: the URL list (parquet), the loopback HTTP server (in this process, so its CPU
+is shared by both), N worker processes x T fetch threads, center_crop to the same size, JPEG at the
+same quality (95), WebDataset shards of the same size, captioning off, timed end to end as CLI
+subprocesses (interpreter start-up, cluster/pool start-up and shutdown included).
+What each tool does per image:
+  img2dataset 1.47 : urllib GET -> OpenCV full decode -> INTER_AREA resize + crop -> OpenCV JPEG
+                     encode -> tar (+ per-shard parquet/json stats), multiprocessing pool.
+  unified-data     : urllib3 GET (retries, byte cap, content-type check) -> sha256 -> Pillow decode
+                     (libjpeg DCT-domain draft at >= 1.5x the target) -> Lanczos resize + crop ->
+                     phash -> JPEG encode -> staged parquet; then a job-wide exact + near dedup pass;
+                     then tar + per-input parquet rows + stats + manifest + card, on a Dask LocalCluster.
+Rounds are interleaved (ours, baseline, ours, ...) because the 2-core machine is shared; best-of and
+median are both printed. ``--floor`` also measures the same per-image work (fetch, decode, resize,
+phash, encode) in a tight loop in N plain processes with no Dask, no writing and no start-up, which
+is the ceiling the pipeline can approach on this machine.
 
 img2dataset is installed in its own venv so its pins never touch ours:
     python3 -m venv /root/.cache/img2dataset-venv && /root/.cache/img2dataset-venv/bin/pip install img2dataset
 If that venv is missing, the baseline is a plain sequential loop (requests + Pillow) instead,
 and the script says so.
 
-    python benchmarks/bench_ingest.py --n 2000 --workers 2
+    python benchmarks/bench_ingest.py --n 2000 --workers 2 --repeat 3 --floor
 """
 
 from __future__ import annotations
@@ -151,6 +162,52 @@ def run_sequential(urls: list[str], out: Path, size: int, per_shard: int) -> flo
     return time.perf_counter() - t0
 
 
+def _floor_chunk(args: tuple[list[str], int, int]) -> int:
+    """One process of the tight-loop floor: the pipeline's own per-image functions, nothing else."""
+    import hashlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    import imagehash
+
+    from data_pipeline.decode import decode_image, encode_image
+    from data_pipeline.fetch import fetch_url
+    from data_pipeline.recipe import FetchConfig, ImageConfig
+
+    urls, size, threads = args
+    fcfg = FetchConfig(threads=threads, retries=0, read_timeout_s=30)
+    icfg = ImageConfig(size=size, resize_mode="center_crop", format="jpg", quality=95)
+
+    def one(url: str) -> int:
+        data = fetch_url(url, fcfg).data
+        hashlib.sha256(data).hexdigest()
+        img = decode_image(data, icfg).image
+        str(imagehash.phash(img))
+        return len(encode_image(img, icfg))
+
+    with ThreadPoolExecutor(threads) as pool:
+        return sum(1 for n in pool.map(one, urls) if n)
+
+
+def run_floor(urls: list[str], workers: int, size: int, threads: int) -> float:
+    """Seconds for the per-image work alone in ``workers`` forked processes (modules pre-imported)."""
+    import multiprocessing as mp
+
+    import imagehash  # noqa: F401  (imported before the fork, like the pipeline's warm start)
+    import scipy.fftpack  # noqa: F401
+
+    import data_pipeline.decode  # noqa: F401
+    import data_pipeline.fetch  # noqa: F401
+
+    chunks = [(urls[i::workers], size, threads) for i in range(workers)]
+    with mp.get_context("fork").Pool(workers) as pool:
+        pool.map(_floor_chunk, [(c[0][:8], size, threads) for c in chunks])  # warm connections + imports
+        t0 = time.perf_counter()
+        n = sum(pool.map(_floor_chunk, chunks))
+        dt = time.perf_counter() - t0
+    assert n == len(urls), (n, len(urls))
+    return dt
+
+
 def count_tar_samples(folder: Path) -> int:
     import tarfile
 
@@ -162,13 +219,16 @@ def count_tar_samples(folder: Path) -> int:
 
 
 def main() -> None:
+    import statistics
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--per-shard", type=int, default=250)
     ap.add_argument("--threads", type=int, default=16)
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--floor", action="store_true", help="also time the tight-loop per-image floor")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     tmp = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
@@ -180,8 +240,8 @@ def main() -> None:
         write_url_list(urls, tmp / "urls.parquet")
         have_i2d = (I2D_VENV / "bin" / "python").exists()
         name = "img2dataset" if have_i2d else "sequential requests+Pillow (img2dataset venv not found)"
-        ours_t, base_t = [], []
-        for rep in range(args.repeat):  # interleaved, best of N: the machine is shared and noisy
+        ours_t, base_t, floor_t = [], [], []
+        for rep in range(args.repeat):  # interleaved: the machine is shared and noisy
             shutil.rmtree(tmp / "ours", ignore_errors=True)
             shutil.rmtree(tmp / "base", ignore_errors=True)
             ours_t.append(run_ours(tmp / "urls.parquet", tmp / "ours", args.workers, args.size, args.per_shard,
@@ -191,17 +251,28 @@ def main() -> None:
                                               args.per_shard, args.threads))
             else:
                 base_t.append(run_sequential(urls, tmp / "base", args.size, args.per_shard))
-            log.info("round %d: ours %.2f s, baseline %.2f s", rep + 1, ours_t[-1], base_t[-1])
-        ours, base = min(ours_t), min(base_t)
+            if args.floor:
+                floor_t.append(run_floor(urls, args.workers, args.size, args.threads))
+            log.info("round %d: ours %.2f s, baseline %.2f s%s", rep + 1, ours_t[-1], base_t[-1],
+                     f", floor {floor_t[-1]:.2f} s" if floor_t else "")
         n_ours = count_tar_samples(tmp / "ours")
         n_base = count_tar_samples(tmp / "base")
         server.close()
-        rate_ours, rate_base = n_ours / ours, n_base / base
         print(f"corpus: {args.n} JPEGs 512x384 over loopback HTTP; {args.workers} worker processes, "
-              f"{args.threads} threads each; center_crop {args.size}px, JPEG q95, {args.per_shard}/shard")
-        print(f"  unified-data : {n_ours:6d} images in {ours:7.2f} s = {rate_ours:7.1f} img/s (best of {args.repeat}; incl. exact+near dedup)")
-        print(f"  {name:13s}: {n_base:6d} images in {base:7.2f} s = {rate_base:7.1f} img/s")
-        print(f"  ratio unified-data / baseline = {rate_ours / rate_base:.2f}x (goal >= 1.5x)")
+              f"{args.threads} threads each; center_crop {args.size}px, JPEG q95, {args.per_shard}/shard; "
+              f"{args.repeat} interleaved rounds")
+        rows = [("unified-data", n_ours, ours_t), (name, n_base, base_t)]
+        for label, n, ts in rows:
+            best, med = min(ts), statistics.median(ts)
+            print(f"  {label:13s}: {n:6d} images, best {best:6.2f} s = {n / best:6.1f} img/s, "
+                  f"median {med:6.2f} s = {n / med:6.1f} img/s")
+        print(f"  ratio unified-data / baseline: best-of {min(base_t) / min(ours_t) * n_ours / n_base:.2f}x, "
+              f"median {statistics.median(base_t) / statistics.median(ours_t) * n_ours / n_base:.2f}x "
+              "(goal >= 1.5x)")
+        if floor_t:
+            best = min(floor_t)
+            print(f"  floor (same per-image work, {args.workers} bare processes, no Dask/writing/start-up): "
+                  f"best {best:.2f} s = {args.n / best:.1f} img/s, median {statistics.median(floor_t):.2f} s")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

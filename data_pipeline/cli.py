@@ -27,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--scheduler-file", default=None, help="Dask scheduler file of an existing cluster")
     b.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (default: CPU count)")
     b.add_argument("--threads", action="store_true", help="LocalCluster with threads instead of processes")
+    b.add_argument("--start-method", choices=("fork", "forkserver", "spawn"), default=None,
+                   help="how LocalCluster starts worker processes (default: fork on Linux, else Dask's default)")
     i = sub.add_parser("inspect", help="counts, rejection reasons and caption lengths of a build folder")
     i.add_argument("dir")
     v = sub.add_parser("validate", help="check tars, counts and sha256s of a build folder")
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             recipe = load_recipe(args.recipe)
             out = args.out or f"data/{recipe.name}"
             s = run_build(recipe, out, ClusterOptions(args.scheduler, args.scheduler_file, args.workers,
-                                                     processes=not args.threads))
+                                                     processes=not args.threads, start_method=args.start_method))
             log.info("Done: %d accepted of %d inputs in %d/%d shards -> %s", s.n_accepted, s.n_inputs,
                      s.n_shards, s.n_planned_shards, s.out_dir)
             return 0

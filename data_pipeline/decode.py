@@ -107,7 +107,8 @@ def decode_image(data: bytes, cfg: ImageConfig, use_draft: bool | None = None) -
                     drafted = img.draft("RGB" if img.mode == "RGB" else img.mode, req) is not None
             img.load()
             orientation = img.getexif().get(0x0112, 1)
-            img = ImageOps.exif_transpose(img)
+            if orientation != 1:  # exif_transpose copies the whole image even when there is nothing to do
+                img = ImageOps.exif_transpose(img)
             orig_size = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
             img = _to_rgb(img)
             img = resize(img, cfg.size, cfg.resize_mode)

@@ -1,9 +1,12 @@
-"""Fetch the raw bytes of one input: HTTP(S) with requests, local paths, tar byte ranges, HF rows.
+"""Fetch the raw bytes of one input: HTTP(S) with urllib3, local paths, tar byte ranges, HF rows.
 
 Why each guard: connect/read timeouts so a slow host cannot stall a shard; urllib3 ``Retry`` with
 backoff on 5xx/429 and connection errors because big URL lists are flaky; a redirect cap against
 loops; streaming with a byte cap so a huge file is aborted, not buffered; a content-type check so
 an HTML error page is not decoded as an image. Failures are returned as a reason, never raised.
+Why urllib3 and not requests: requests' per-call session machinery (environment merge, cookies,
+hooks) cost ~0.8 ms of CPU per GET against ~0.4 ms here (measured on loopback), a third of the
+per-image work; urllib3 is what requests runs on, with the same Retry object.
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import requests
+    import urllib3
 
     from data_pipeline.recipe import FetchConfig
     from data_pipeline.records import InputRecord
 
 _ALLOWED_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
-_local = threading.local()
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_lock = threading.Lock()
+_managers: dict[FetchConfig, tuple[urllib3.PoolManager, urllib3.PoolManager | None, urllib3.PoolManager | None]] = {}
 
 
 @dataclass(frozen=True)
@@ -31,35 +36,91 @@ class FetchResult:
     content_type: str | None = None
 
 
-def _session(cfg: FetchConfig) -> requests.Session:
-    """One session per thread (connection pooling without sharing a Session across threads)."""
-    sess = getattr(_local, "session", None)
-    if sess is not None and getattr(_local, "cfg", None) == cfg:
-        return sess
-    import requests
-    from requests.adapters import HTTPAdapter
+def _retry(cfg: FetchConfig) -> urllib3.Retry:
+    """Retries per failure kind; redirects counted separately (``total=None``) so a redirect cap of 5
+    does not eat the error retries. Exhausted status retries return the last response (its code
+    becomes the reason); exhausted redirects return the last 3xx (-> ``too_many_redirects``)."""
     from urllib3.util.retry import Retry
 
-    retry = Retry(total=cfg.retries, connect=cfg.retries, read=cfg.retries, status=cfg.retries, redirect=None,
-                  backoff_factor=cfg.backoff_s, status_forcelist=(429, 500, 502, 503, 504),
-                  allowed_methods=frozenset({"GET"}), raise_on_status=False, respect_retry_after_header=True)
-    sess = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=cfg.threads)
-    sess.mount("http://", adapter)
-    sess.mount("https://", adapter)
-    sess.max_redirects = cfg.max_redirects
-    sess.headers["User-Agent"] = cfg.user_agent
-    _local.session, _local.cfg = sess, cfg
-    return sess
+    return Retry(total=None, connect=cfg.retries, read=cfg.retries, status=cfg.retries, other=cfg.retries,
+                 redirect=cfg.max_redirects, backoff_factor=cfg.backoff_s,
+                 status_forcelist=(429, 500, 502, 503, 504), allowed_methods=frozenset({"GET"}),
+                 raise_on_status=False, raise_on_redirect=False, respect_retry_after_header=True)
+
+
+def _managers_for(cfg: FetchConfig):
+    """(direct, http proxy, https proxy) pool managers, one set per process and config (thread-safe).
+
+    Proxies come from the usual environment variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), as
+    requests would honour them."""
+    got = _managers.get(cfg)
+    if got is not None:
+        return got
+    with _lock:
+        if cfg not in _managers:
+            import urllib.request
+
+            import urllib3
+
+            kw = {"num_pools": 64, "maxsize": cfg.threads, "block": False, "retries": _retry(cfg),
+                  "headers": {"User-Agent": cfg.user_agent}}
+            try:
+                import certifi
+
+                kw["ca_certs"] = certifi.where()  # same trust store as requests
+            except ImportError:  # pragma: no cover - certifi ships with requests
+                pass
+            proxies = urllib.request.getproxies()
+            by_scheme = tuple(urllib3.ProxyManager(proxies[s], **kw) if proxies.get(s) else None
+                              for s in ("http", "https"))
+            _managers[cfg] = (urllib3.PoolManager(**kw), *by_scheme)
+    return _managers[cfg]
+
+
+def _manager_for_url(url: str, cfg: FetchConfig):
+    direct, http_proxy, https_proxy = _managers_for(cfg)
+    proxy = https_proxy if url.startswith("https:") else http_proxy
+    if proxy is None:
+        return direct
+    import urllib.parse
+    import urllib.request
+
+    return direct if urllib.request.proxy_bypass(urllib.parse.urlsplit(url).hostname or "") else proxy
+
+
+def _error_reason(exc: Exception) -> str:
+    from urllib3 import exceptions as ue
+
+    if isinstance(exc, ue.MaxRetryError) and exc.reason is not None:
+        if isinstance(exc.reason, ue.ResponseError):
+            return "retries_exhausted"
+        exc = exc.reason
+    if "timed out" in str(exc).lower():
+        return "timeout"
+    if isinstance(exc, ue.NewConnectionError):  # subclasses ConnectTimeoutError, but is a refusal/DNS error
+        return "connection_error"
+    if isinstance(exc, ue.TimeoutError | TimeoutError):
+        return "timeout"
+    if isinstance(exc, ue.ProtocolError | ue.SSLError | ue.ProxyError | ConnectionError):
+        return "connection_error"
+    return "request_error"
 
 
 def fetch_url(url: str, cfg: FetchConfig) -> FetchResult:
-    import requests
+    from urllib3 import exceptions as ue
+    from urllib3.util import Timeout
 
+    ctype = None
     try:
-        with _session(cfg).get(url, stream=True, timeout=(cfg.connect_timeout_s, cfg.read_timeout_s)) as resp:
-            if resp.status_code != 200:
-                return FetchResult(None, f"http_{resp.status_code}", resp.reason or "")
+        resp = _manager_for_url(url, cfg).request(
+            "GET", url, preload_content=False, redirect=True,
+            timeout=Timeout(connect=cfg.connect_timeout_s, read=cfg.read_timeout_s))
+        complete = False
+        try:
+            if resp.status in _REDIRECT_STATUSES and resp.headers.get("Location"):
+                return FetchResult(None, "too_many_redirects", f"more than {cfg.max_redirects} redirects")
+            if resp.status != 200:
+                return FetchResult(None, f"http_{resp.status}", resp.reason or "")
             ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
             if cfg.check_content_type and ctype and not ctype.startswith(_ALLOWED_TYPES):
                 return FetchResult(None, "bad_content_type", ctype, ctype)
@@ -67,23 +128,19 @@ def fetch_url(url: str, cfg: FetchConfig) -> FetchResult:
             if length and length.isdigit() and int(length) > cfg.max_bytes:
                 return FetchResult(None, "too_large", f"Content-Length {length} > {cfg.max_bytes}", ctype)
             chunks, total = [], 0
-            for chunk in resp.iter_content(chunk_size=65536):
+            for chunk in resp.stream(65536):
                 total += len(chunk)
                 if total > cfg.max_bytes:
                     return FetchResult(None, "too_large", f"more than {cfg.max_bytes} bytes", ctype)
                 chunks.append(chunk)
             data = b"".join(chunks)
-    except requests.exceptions.TooManyRedirects as exc:
-        return FetchResult(None, "too_many_redirects", str(exc)[:200])
-    except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
-        text = str(exc)
-        if isinstance(exc, requests.exceptions.Timeout) or "timed out" in text.lower():
-            return FetchResult(None, "timeout", text[:200])
-        return FetchResult(None, "connection_error", text[:200])
-    except requests.exceptions.RetryError as exc:  # retries exhausted on a retryable status
-        return FetchResult(None, "retries_exhausted", str(exc)[:200])
-    except requests.exceptions.RequestException as exc:
-        return FetchResult(None, "request_error", f"{type(exc).__name__}: {str(exc)[:200]}")
+            complete = True
+        finally:
+            if not complete:
+                resp.close()  # body left unread: drop the connection, never reuse it mid-response
+            resp.release_conn()
+    except (ue.HTTPError, OSError) as exc:
+        return FetchResult(None, _error_reason(exc), f"{type(exc).__name__}: {str(exc)[:200]}", ctype)
     if not data:
         return FetchResult(None, "empty", "zero-byte body", ctype)
     return FetchResult(data, None, "", ctype)

@@ -32,7 +32,7 @@ class Sample:
     orig_format: str | None = None
     fetched_bytes: int | None = None
     sha256: str | None = None  # of the fetched bytes (exact dedup)
-    phash: str | None = None  # hex imagehash.phash of the decoded image (near dedup)
+    phash: str | None = None  # hex imagehash.phash of the resized output image (near dedup)
     duplicate_of: str | None = None
     caption: str | None = None
     caption_finish_reason: str | None = None
