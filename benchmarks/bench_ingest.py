@@ -9,8 +9,9 @@ What each tool does per image:
                      encode -> tar (+ per-shard parquet/json stats), multiprocessing pool.
   unified-data     : urllib3 GET (retries, byte cap, content-type check) -> sha256 -> Pillow decode
                      (libjpeg DCT-domain draft at >= 1.5x the target) -> Lanczos resize + crop ->
-                     phash -> JPEG encode -> staged parquet; then a job-wide exact + near dedup pass;
-                     then tar + per-input parquet rows + stats + manifest + card, on a Dask LocalCluster.
+                     phash -> JPEG encode -> staged parquet; exact + near dedup per shard in plan order
+                     (state carried over); tar + per-input parquet rows + stats, streamed behind the
+                     fetching; then manifest + card, on a Dask LocalCluster.
 Rounds are interleaved (ours, baseline, ours, ...) because the 2-core machine is shared; best-of and
 median are both printed. ``--floor`` also measures the same per-image work (fetch, decode, resize,
 phash, encode) in a tight loop in N plain processes with no Dask, no writing and no start-up, which

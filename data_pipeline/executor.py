@@ -1,10 +1,13 @@
-"""Run a build on Dask: plan -> phase 1 ingest -> dedup pass -> phase 3 finalize -> manifest + card.
+"""Run a build on Dask: plan -> streamed (ingest -> dedup decisions -> finalize) -> manifest + card.
 
-Why this shape: one Dask task per shard (``client.map`` / ``submit`` with ``retries``) returning
-small stats, so the client never holds images. Resume is owned here: committed shards (valid
-stats file) are skipped, temp files of interrupted writes are removed, a task whose worker died
-is retried by the scheduler and, being idempotent, rewrites its shard from scratch. Target-count
-mode stops *issuing* finalize tasks once enough samples are accepted (shards stay whole).
+Why this shape: one Dask task per shard and phase (``submit`` with ``retries``) returning small
+stats, so the client never holds images. The phases are streamed: ingest runs in a bounded window
+in plan order, and shard k is deduplicated and finalized as soon as shards 0..k are staged (dedup is
+"first in plan order wins", so its decisions are final then), so writing overlaps fetching and
+target-count mode stops fetching early. Resume is owned here: committed shards (valid stats file)
+are skipped, temp files of interrupted writes are removed, persisted dedup decisions are reused,
+and a task whose worker died is retried by the scheduler and, being idempotent, rewrites its shard
+from scratch. Target-count mode stops *issuing* tasks once enough samples are committed.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +39,7 @@ class ClusterOptions:
     workers: int | None = None  # LocalCluster size (processes, 1 thread each)
     processes: bool = True
     retries: int = 2
-    max_in_flight: int | None = None  # finalize tasks queued at once (default 2 per worker)
+    max_in_flight: int | None = None  # ingest tasks, and finalize tasks, in flight at once (default 2 per worker)
     start_method: str | None = None  # LocalCluster worker processes: fork (Linux default) | forkserver | spawn
 
 
@@ -132,9 +136,9 @@ def run_build(recipe: Recipe, out_dir: str | Path, opts: ClusterOptions | None =
         done = _run(recipe, out, opts, client, t_start)
     # manifest + card once the cluster is closed (rebuilt from the committed stats files only)
     manifest = _finish(recipe, done.plan, out)
-    *phases, t_write = done.timings
-    log.info("Timings: cluster+plan %.2fs, ingest %.2fs, dedup %.2fs, write %.2fs, "
-             "cluster close + manifest/card %.2fs", *phases, time.perf_counter() - t_write)
+    t_plan, t_work, t_dedup, t_end = done.timings
+    log.info("Timings: cluster+plan %.2fs, ingest+dedup+write (streamed) %.2fs of which client dedup %.2fs, "
+             "cluster close + manifest/card %.2fs", t_plan, t_work, t_dedup, time.perf_counter() - t_end)
     target = recipe.target_accepted
     if target and manifest["n_accepted"] < target:
         log.warning("Only %d accepted of the %d targeted: the sources ran out.", manifest["n_accepted"], target)
@@ -143,75 +147,106 @@ def run_build(recipe: Recipe, out_dir: str | Path, opts: ClusterOptions | None =
 
 
 def _run(recipe: Recipe, out: Path, opts: ClusterOptions, client: Client, t_start: float) -> _Done:
+    """Streamed phases: ingest tasks in a bounded window (plan order); each time the plan-order prefix
+    of staged shards grows, the new shards' dedup decisions are computed (client side, carried state)
+    and persisted, and their finalize tasks are issued. See README "Flow" for the bounds."""
     from distributed import as_completed
 
     from data_pipeline.plan import prepare_plan
-    from data_pipeline.stages.dedup_pass import compute_dedup
+    from data_pipeline.stages.dedup_pass import DEDUP_DIR, IncrementalDedup
     from data_pipeline.stages.finalize import finalize_shard
     from data_pipeline.stages.ingest import STAGE_DIR, ingest_shard, read_stage_stats
     from data_pipeline.writers.shard import read_committed_stats
 
     plan, resumed = prepare_plan(recipe, out)
     (out / STAGE_DIR).mkdir(exist_ok=True)
-    n_tmp = remove_stale_tmp(out) + remove_stale_tmp(out / STAGE_DIR)
+    n_tmp = sum(remove_stale_tmp(d) for d in (out, out / STAGE_DIR, out / STAGE_DIR / DEDUP_DIR) if d.exists())
     if n_tmp:
         log.info("Removed %d temp file(s) of interrupted writes", n_tmp)
     committed = {s.index: st for s in plan.shards if (st := read_committed_stats(out, s.index)) is not None}
+    n_committed0 = len(committed)
     staged = {s.index for s in plan.shards if s.index not in committed and read_stage_stats(out, s.index)}
-    to_ingest = [s for s in plan.shards if s.index not in committed and s.index not in staged]
+    to_ingest = deque(s.index for s in plan.shards if s.index not in committed and s.index not in staged)
     log.info("Plan: %d inputs in %d shards (%s); %d committed, %d staged, %d to ingest",
              plan.n_inputs, len(plan.shards), "resumed" if resumed else "new", len(committed), len(staged),
              len(to_ingest))
     target = recipe.target_accepted
     accepted = sum(st["n_accepted"] for st in committed.values())
-
-    out_s = str(out)
-    t_ingest0 = time.perf_counter()
-    if to_ingest and not (target and accepted >= target):
-        futures = client.map(ingest_shard, to_ingest, recipe=recipe, out_dir=out_s, retries=opts.retries,
-                             pure=False, key=[f"ingest-{s.name}-{plan.fingerprint[:8]}" for s in to_ingest])
-        with _progress(len(plan.shards), "ingest", len(plan.shards) - len(to_ingest)) as bar:
-            n_samples = 0
-            for fut in as_completed(futures):
-                st = fut.result()
-                n_samples += st["n_inputs"]
-                bar.set_postfix(samples=n_samples, refresh=False)
-                bar.update(1)
-    t_ingest = time.perf_counter()
-    duplicates = compute_dedup(plan, out, recipe.filters)
-    t_dedup = time.perf_counter()
-    todo = [s.index for s in plan.shards if s.index not in committed]
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-    max_in_flight = opts.max_in_flight or 2 * n_workers
-    with _progress(len(plan.shards), "write", len(committed)) as bar:
-        next_i = 0
-        n_samples = 0
+    window = opts.max_in_flight or 2 * n_workers  # ingest tasks in flight; also finalize tasks in flight
+    max_open = 3 * window  # shards ingesting or staged but not committed: bounds disk use and target overshoot
 
-        def submit_next():
-            nonlocal next_i
-            if next_i >= len(todo) or (target and accepted >= target):
-                return None
-            idx = todo[next_i]
-            next_i += 1
-            shard_ids = {r.id for r in plan.shards[idx].records}
-            dups = {k: v for k, v in duplicates.items() if k in shard_ids}
-            return client.submit(finalize_shard, idx, recipe, out_s, dups, retries=opts.retries,
-                                 pure=False, key=f"finalize-{idx:05d}-{plan.fingerprint[:8]}")
+    out_s, fp = str(out), plan.fingerprint[:8]
+    dedup = IncrementalDedup(out, recipe.filters)
+    ready: deque[tuple[int, dict]] = deque()  # decided, waiting for a finalize slot (plan order)
+    ingesting: dict[str, int] = {}
+    finalizing: dict[str, int] = {}
+    t_dedup = 0.0
 
-        first = [f for f in (submit_next() for _ in range(max_in_flight)) if f is not None]
-        pending = as_completed(first) if first else []
+    def target_reached() -> bool:
+        return bool(target) and accepted >= target
+
+    def advance_dedup() -> None:
+        """Decide every shard whose plan-order prefix is now staged (committed ones: replay only)."""
+        nonlocal t_dedup
+        t0 = time.perf_counter()
+        while dedup.next_index < len(plan.shards):
+            idx = dedup.next_index
+            if idx in committed:
+                if dedup.load(idx) is None and dedup.filters:
+                    raise DataPipelineError(f"committed shard {idx:05d} has no persisted dedup decisions in {out}",
+                                            "build into a fresh output folder (this one was changed by hand)")
+                continue
+            if idx not in staged:
+                break
+            dups = dedup.decide(idx)
+            ids = {r.id for r in plan.shards[idx].records}
+            ready.append((idx, {k: v for k, v in dups.items() if k in ids}))
+        t_dedup += time.perf_counter() - t0
+
+    def fill(ac: Any) -> None:
+        while ready and len(finalizing) < window and not target_reached():
+            idx, dups = ready.popleft()
+            fut = client.submit(finalize_shard, idx, recipe, out_s, dups, retries=opts.retries, pure=False,
+                                priority=1, key=f"finalize-{idx:05d}-{fp}")
+            finalizing[fut.key] = idx
+            ac.add(fut)
+        n_open = len(ingesting) + len(staged)
+        while to_ingest and len(ingesting) < window and n_open < max_open and not target_reached():
+            shard = plan.shards[to_ingest.popleft()]
+            fut = client.submit(ingest_shard, shard, recipe=recipe, out_dir=out_s, retries=opts.retries,
+                                pure=False, key=f"ingest-{shard.name}-{fp}")
+            ingesting[fut.key] = shard.index
+            ac.add(fut)
+            n_open += 1
+
+    t_work0 = time.perf_counter()
+    n_fetched = 0
+    with _progress(len(plan.shards), "shards", len(committed)) as bar:
+        if len(committed) < len(plan.shards):  # a finished job re-run has nothing to decide
+            advance_dedup()
+        pending = as_completed()
+        fill(pending)
         for fut in pending:
             st = fut.result()
-            accepted += st["n_accepted"]
-            n_samples += st["n_inputs"]
-            bar.set_postfix(samples=n_samples, accepted=accepted, refresh=False)
-            bar.update(1)
-            while pending.count() < max_in_flight and (nxt := submit_next()) is not None:
-                pending.add(nxt)
-
-    t_write = time.perf_counter()
-    timings = (t_ingest0 - t_start, t_ingest - t_ingest0, t_dedup - t_ingest, t_write - t_dedup, t_write)
-    return _Done(plan, resumed, len(committed), timings)
+            if fut.key in ingesting:
+                staged.add(ingesting.pop(fut.key))
+                n_fetched += st["n_inputs"]
+                advance_dedup()
+            else:
+                idx = finalizing.pop(fut.key)
+                staged.discard(idx)
+                committed[idx] = st
+                accepted += st["n_accepted"]
+                bar.update(1)
+            bar.set_postfix(ingested=n_fetched, accepted=accepted, staged=len(staged), refresh=False)
+            fill(pending)
+    if target_reached() and staged:
+        log.info("Target reached: %d staged shard(s) left uncommitted (a larger target resumes from them)",
+                 len(staged))
+    t_end = time.perf_counter()
+    timings = (t_work0 - t_start, t_end - t_work0, t_dedup, t_end)
+    return _Done(plan, resumed, n_committed0, timings)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,13 @@
 """Exact (sha256 of bytes) and near (phash Hamming distance) duplicates across the whole job.
 
 Design — deterministic and resume-safe:
-  phase 1 (parallel, one Dask task per shard) fetches, decodes and hashes every input and stages
-  the result; phase 2 (on the client, once) walks all staged hashes in PLAN order through these
-  stateful filters: a sample is a duplicate if an earlier kept sample has the same sha256 or a
-  phash within ``max_distance``; the first occurrence in plan order wins, whatever order the
-  shards finished in. The decisions are written atomically to ``_stage/dedup.json`` and only then
-  does phase 3 write shards, so a resumed job reuses exactly the same decisions.
+  ingest tasks (parallel, one Dask task per shard) fetch, decode and hash every input and stage
+  the result; the client walks the staged hashes in PLAN order through these stateful filters,
+  shard by shard as soon as the plan-order prefix is staged (stages/dedup_pass.py): a sample is a
+  duplicate if an earlier kept sample has the same sha256 or a phash within ``max_distance``; the
+  first occurrence in plan order wins, whatever order the shards finished in. Each shard's decisions
+  are written atomically to ``_stage/dedup/NNNNN.json`` before that shard is written, so a resumed
+  job reuses exactly the same decisions.
 Near search uses multi-index hashing: split the 64-bit hash into d+1 bands; by pigeonhole two
 hashes within distance d agree on at least one band, so only same-band candidates are compared.
 """

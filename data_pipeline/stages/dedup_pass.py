@@ -1,8 +1,17 @@
-"""Phase 2 (client side, once per job): exact and near-duplicate decisions over all staged hashes.
+"""Dedup decisions (client side), shard by shard in plan order, as soon as a shard's prefix is staged.
 
-Reads only the id/sha256/phash columns of every staged shard, walks them in plan order through
-the stateful dedup filters and writes ``_stage/dedup.json`` atomically. Deterministic: the result
-depends on the plan order, never on which shard finished first; a resumed job reuses the file.
+Why incremental: dedup is "first occurrence in plan order wins", and each dedup filter is a scan in
+plan order whose state depends only on the samples before it. So shard k's decisions are final as
+soon as shards 0..k are staged, and applying the filters shard by shard (state carried over) gives
+exactly what one pass over the whole job gives. That lets phase 3 of shard k start while later
+shards are still being fetched.
+
+Persistence (resume is deterministic): shard k's decisions AND the hashes it fed into the filters
+are written atomically to ``_stage/dedup/NNNNN.json`` before its phase-3 task is issued. The staged
+parquet is deleted once the shard is committed, so on resume the carried filter state is rebuilt
+by replaying those persisted hashes in plan order, and the persisted decisions are reused as they
+are (never recomputed). A pre-streaming output folder with a job-wide ``_stage/dedup.json`` is still
+read: its decisions are used for every shard.
 """
 
 from __future__ import annotations
@@ -10,16 +19,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from data_pipeline.atomic import atomic_write_json
+from data_pipeline.errors import DataPipelineError
 from data_pipeline.stages.ingest import STAGE_DIR, stage_paths
 
 if TYPE_CHECKING:
-    from data_pipeline.plan import ShardPlan
     from data_pipeline.recipe import FilterConfig
 
-DEDUP_FILE = "dedup.json"
+DEDUP_FILE = "dedup.json"  # legacy, job-wide (before streaming)
+DEDUP_DIR = "dedup"
+
+Decisions = dict[str, dict[str, str]]
 
 
 def _entry(key: str, sha: str, phash: str) -> SimpleNamespace:
@@ -33,27 +45,84 @@ def _entry(key: str, sha: str, phash: str) -> SimpleNamespace:
     return ns
 
 
-def compute_dedup(plan: ShardPlan, out_dir: str | Path, cfg: FilterConfig) -> dict[str, dict[str, str]]:
-    """{id: {reason, detail, duplicate_of}} for every duplicate; load it if already computed."""
+def decision_path(out_dir: str | Path, index: int) -> Path:
+    return Path(out_dir) / STAGE_DIR / DEDUP_DIR / f"{index:05d}.json"
+
+
+def read_staged_hashes(out_dir: str | Path, index: int) -> list[list[str]]:
+    """[[id, sha256, phash], ...] of the still-pending samples of a staged shard, in plan order."""
     import pyarrow.parquet as pq
 
-    from data_pipeline.filters import dedup_filters
+    t = pq.read_table(stage_paths(out_dir, index)["parquet"], columns=["key", "status", "sha256", "phash"])
+    cols = [t.column(c).to_pylist() for c in ("key", "status", "sha256", "phash")]
+    return [[k, sha, ph] for k, status, sha, ph in zip(*cols, strict=True) if status == "pending"]
 
-    path = Path(out_dir) / STAGE_DIR / DEDUP_FILE
-    if path.exists():
-        return json.loads(path.read_text(encoding="utf-8"))["rejected"]
-    filters = dedup_filters(cfg)
-    rejected: dict[str, dict[str, str]] = {}
-    if filters:
-        entries = []
-        for shard in plan.shards:
-            t = pq.read_table(stage_paths(out_dir, shard.index)["parquet"], columns=["key", "status", "sha256", "phash"])
-            for key, status, sha, ph in zip(*(t.column(c).to_pylist() for c in t.column_names), strict=True):
-                if status == "pending":
-                    entries.append(_entry(key, sha, ph))
-        for f in filters:
+
+class IncrementalDedup:
+    """Exact + near dedup state carried across shards; ``decide`` must be called in plan order."""
+
+    def __init__(self, out_dir: str | Path, cfg: FilterConfig) -> None:
+        from data_pipeline.filters import dedup_filters
+
+        self.out = Path(out_dir)
+        self.filters = dedup_filters(cfg)
+        self.next_index = 0  # plan position whose decisions come next
+        self._legacy: Decisions | None = None
+        legacy = self.out / STAGE_DIR / DEDUP_FILE
+        if legacy.exists():
+            self._legacy = json.loads(legacy.read_text(encoding="utf-8"))["rejected"]
+
+    def _run(self, hashes: list[list[str]]) -> Decisions:
+        entries = [_entry(*h) for h in hashes]
+        for f in self.filters:
             f.apply(entries)
-        rejected = {e.id: {"reason": e.reason, "detail": e.detail, "duplicate_of": e.duplicate_of}
-                    for e in entries if not e.pending}
-    atomic_write_json(path, {"rejected": rejected, "filters": [f.name for f in filters]})
-    return rejected
+        return {e.id: {"reason": e.reason, "detail": e.detail, "duplicate_of": e.duplicate_of}
+                for e in entries if not e.pending}
+
+    def load(self, index: int) -> Decisions | None:
+        """Reuse shard ``index``'s persisted decisions (replaying its hashes into the carried state),
+        or None when they were never computed."""
+        if index != self.next_index:
+            raise ValueError(f"dedup decisions out of plan order: {index} != {self.next_index}")
+        if self._legacy is not None:
+            self.next_index += 1
+            return self._legacy
+        path = decision_path(self.out, index)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        if data["filters"] != [f.name for f in self.filters]:
+            raise DataPipelineError(f"{path} was written with dedup filters {data['filters']}",
+                                    "build into a fresh output folder (the recipe's filters changed)")
+        self._run(data["hashes"])  # rebuild the carried state; the persisted decisions stay authoritative
+        self.next_index += 1
+        return data["rejected"]
+
+    def decide(self, index: int) -> Decisions:
+        """Shard ``index``'s decisions: reused if persisted, else computed from its staged hashes
+        (shards < index must already be loaded/decided) and written atomically."""
+        got = self.load(index)
+        if got is not None:
+            return got
+        if self.filters and not stage_paths(self.out, index)["parquet"].exists():
+            raise DataPipelineError(f"shard {index:05d} has neither dedup decisions nor a staged file in {self.out}",
+                                    "build into a fresh output folder (this one was changed by hand)")
+        hashes = read_staged_hashes(self.out, index) if self.filters else []
+        rejected = self._run(hashes)
+        path = decision_path(self.out, index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, {"shard": index, "filters": [f.name for f in self.filters], "hashes": hashes,
+                                 "rejected": rejected}, indent=None)
+        self.next_index += 1
+        return rejected
+
+
+def compute_dedup(plan: Any, out_dir: str | Path, cfg: FilterConfig) -> Decisions:
+    """Decisions of every shard of ``plan`` (all staged or persisted): one job-wide dict. Used by tests
+    and tools; the executor calls ``IncrementalDedup.decide`` shard by shard instead."""
+    dedup = IncrementalDedup(out_dir, cfg)
+    out: Decisions = {}
+    for shard in plan.shards:
+        out.update(dedup.decide(shard.index))
+    return out

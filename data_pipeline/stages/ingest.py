@@ -1,7 +1,7 @@
 """Phase 1 task: fetch, decode, resize, encode, hash and size-filter one shard; stage the result.
 
-Why staged: near-duplicate detection must see the whole job (see filters/dedup.py), so survivors
-are kept as resized, re-encoded bytes in ``_stage/NNNNN.parquet`` until the dedup decisions exist.
+Why staged: a shard's dedup decisions need every earlier shard of the plan (see filters/dedup.py),
+so survivors are kept as resized, re-encoded bytes in ``_stage/NNNNN.parquet`` until they exist.
 Fetch+decode run in a bounded thread pool per worker: network waits and Pillow's C code overlap.
 """
 

@@ -137,3 +137,12 @@ def test_rerun_skips_committed_shards(built, dask_client):
     assert again.resumed and again.skipped_shards == summary.n_shards
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.tar")} == before
     assert again.n_accepted == summary.n_accepted
+
+
+def test_streamed_dedup_equals_one_pass_over_the_whole_job(built):
+    from tests.data_pipeline.test_streaming import _one_pass_reference
+
+    recipe, out, _ = built
+    rows = _rows(out)  # shard order = plan order
+    got = {r["key"]: (r["reason"], r["duplicate_of"]) for r in rows if r["stage"] == "dedup"}
+    assert got and got == _one_pass_reference(rows, recipe.filters)

@@ -1,0 +1,145 @@
+"""Streamed phases: target mode stops fetching early, dedup stays "first in plan order wins" when a
+later shard is staged first, equals one pass over the whole job, and survives resume after the
+stage files of committed shards are gone (the carried state is replayed from _stage/dedup/)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+from PIL import Image
+
+from data_pipeline.executor import ClusterOptions, run_build
+from data_pipeline.filters import dedup_filters
+from data_pipeline.recipe import recipe_from_dict
+from data_pipeline.stages.dedup_pass import _entry
+from data_pipeline.validate import validate_dir
+from tests.data_pipeline.conftest import Route
+
+
+def _png(seed: int) -> bytes:
+    arr = np.random.default_rng(seed).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _recipe(tmp_path, urls, target=None, near=2):
+    (tmp_path / "urls.jsonl").write_text("".join(f'{{"url": "{u}"}}\n' for u in urls))
+    return recipe_from_dict({"sources": [{"type": "jsonl", "path": "urls.jsonl"}],
+                             "sharding": {"samples_per_shard": 2}, "image": {"size": 32},
+                             "fetch": {"threads": 2, "read_timeout_s": 10},
+                             "filters": {"exact_dedup": True, "near_dup_distance": near},
+                             "captioner": None, "target_accepted": target}, base_dir=tmp_path)
+
+
+def _rows(out):
+    return [r for p in sorted(out.glob("[0-9]*.parquet")) for r in pq.read_table(p).to_pylist()]
+
+
+def _one_pass_reference(rows, cfg):
+    """The pre-streaming design, computed independently: all dedup filters over every sample that
+    reached dedup, in plan order (rows are read in shard order = plan order)."""
+    entries = [_entry(r["key"], r["sha256"], r["phash"]) for r in rows
+               if r["status"] == "accepted" or r["stage"] == "dedup"]
+    for f in dedup_filters(cfg):
+        f.apply(entries)
+    return {e.id: (e.reason, e.duplicate_of) for e in entries if not e.pending}
+
+
+def test_target_mode_fetches_fewer_inputs_than_planned(http_server, tmp_path, dask_client):
+    routes = [Route(body=_png(100 + i), ctype="image/png") for i in range(20)]
+    urls = [http_server.add(f"/tgt{i}.png", r) for i, r in enumerate(routes)]
+    out = tmp_path / "out"
+    s = run_build(_recipe(tmp_path, urls, target=2), out, ClusterOptions(max_in_flight=1), client=dask_client)
+    hits = sum(r.hits for r in routes)
+    staged_or_done = len(list((out / "_stage").glob("*_stats.json")))
+    # window 1, at most 3 open shards: shard 0 commits 2 accepted before a 4th shard can start
+    assert s.n_planned_shards == 10 and s.n_accepted >= 2 and s.n_shards >= 1
+    assert hits <= 6 < 20 and staged_or_done <= 3 < 10
+    assert validate_dir(out) == []
+    # raising the target resumes: every remaining input is fetched once, the staged ones are reused
+    s2 = run_build(_recipe(tmp_path, urls), out, ClusterOptions(max_in_flight=1), client=dask_client)
+    assert s2.n_shards == 10 and s2.n_accepted == 20 and all(r.hits == 1 for r in routes)
+
+
+def test_first_in_plan_order_wins_when_a_later_shard_is_staged_first(http_server, tmp_path, dask_client):
+    a, b = _png(1), _png(2)
+    img_b = Image.open(io.BytesIO(b)).convert("RGB")
+    img_b.putpixel((0, 0), (0, 0, 0))  # different bytes, same resized phash (near duplicate)
+    buf = io.BytesIO()
+    img_b.save(buf, format="PNG")
+    paths = {"/pa.png": Route(body=a, ctype="image/png", delay=0.8),  # shard 0 is slow
+             "/pb.png": Route(body=b, ctype="image/png", delay=0.8),
+             "/pa_copy.png": Route(body=a, ctype="image/png"),  # shard 1, staged first
+             "/pb_near.png": Route(body=buf.getvalue(), ctype="image/png"),
+             "/pc.png": Route(body=_png(3), ctype="image/png"),  # shard 2
+             "/pa_again.png": Route(body=a, ctype="image/png")}
+    urls = [http_server.add(p, r) for p, r in paths.items()]
+    recipe = _recipe(tmp_path, urls)
+    out = tmp_path / "out"
+    s = run_build(recipe, out, client=dask_client)
+    stage = out / "_stage"
+    assert (stage / "00001_stats.json").stat().st_mtime_ns < (stage / "00000_stats.json").stat().st_mtime_ns
+    rows = _rows(out)
+    by = {r["locator"].rsplit("/", 1)[1]: r for r in rows}
+    assert [by[n]["status"] for n in ("pa.png", "pb.png", "pc.png")] == ["accepted"] * 3
+    assert by["pa_copy.png"]["reason"] == "duplicate_exact" and by["pa_copy.png"]["duplicate_of"] == by["pa.png"]["key"]
+    assert by["pa_again.png"]["duplicate_of"] == by["pa.png"]["key"]
+    assert by["pb_near.png"]["reason"] == "duplicate_near" and by["pb_near.png"]["duplicate_of"] == by["pb.png"]["key"]
+    assert s.n_accepted == 3
+    got = {r["key"]: (r["reason"], r["duplicate_of"]) for r in rows if r["stage"] == "dedup"}
+    assert got == _one_pass_reference(rows, recipe.filters)
+    decisions = sorted(p.name for p in (out / "_stage" / "dedup").glob("*.json"))
+    assert decisions == ["00000.json", "00001.json", "00002.json"]
+
+
+def test_resume_replays_dedup_state_of_committed_shards(http_server, tmp_path, dask_client):
+    a = _png(7)
+    routes = {"/r0.png": Route(body=a, ctype="image/png"), "/r1.png": Route(body=_png(8), ctype="image/png"),
+              "/r2.png": Route(body=_png(9), ctype="image/png"), "/r3.png": Route(body=_png(10), ctype="image/png"),
+              "/r4.png": Route(body=_png(11), ctype="image/png"), "/r5.png": Route(body=_png(12), ctype="image/png"),
+              "/r6.png": Route(body=a, ctype="image/png"), "/r7.png": Route(body=_png(13), ctype="image/png")}
+    urls = [http_server.add(p, r) for p, r in routes.items()]
+    out = tmp_path / "out"
+    opts = ClusterOptions(max_in_flight=1)
+    first = run_build(_recipe(tmp_path, urls, target=1), out, opts, client=dask_client)
+    assert first.n_shards < 4 and not (out / "_stage" / "00000.parquet").exists()  # shard 0's stage is gone
+    assert not (out / "_stage" / "00003_stats.json").exists()  # so shard 3 is decided from replayed state
+    run_build(_recipe(tmp_path, urls), out, opts, client=dask_client)
+    by = {r["locator"].rsplit("/", 1)[1]: r for r in _rows(out)}
+    assert by["r6.png"]["reason"] == "duplicate_exact" and by["r6.png"]["duplicate_of"] == by["r0.png"]["key"]
+    assert sum(r["status"] == "accepted" for r in by.values()) == 7 and validate_dir(out) == []
+    saved = json.loads((out / "_stage" / "dedup" / "00003.json").read_text())
+    assert saved["rejected"][by["r6.png"]["key"]]["duplicate_of"] == by["r0.png"]["key"]
+
+
+def test_folder_with_the_former_job_wide_dedup_file_resumes_with_its_decisions(http_server, tmp_path, dask_client):
+    import shutil
+
+    from data_pipeline.plan import load_plan
+    from data_pipeline.stages.dedup_pass import compute_dedup
+    from data_pipeline.stages.ingest import ingest_shard, read_stage_stats
+    from data_pipeline.writers.shard import read_committed_stats
+
+    a = _png(21)
+    routes = {f"/lg{i}.png": Route(body=a if i in (0, 5) else _png(30 + i), ctype="image/png") for i in range(6)}
+    urls = [http_server.add(p, r) for p, r in routes.items()]
+    out = tmp_path / "out"
+    opts = ClusterOptions(max_in_flight=1)
+    recipe = _recipe(tmp_path, urls, target=1)
+    run_build(recipe, out, opts, client=dask_client)
+    # rewrite the state as the pre-streaming executor left it: every shard staged, one job-wide file
+    plan = load_plan(out)
+    for shard in plan.shards:
+        if read_committed_stats(out, shard.index) is None and read_stage_stats(out, shard.index) is None:
+            ingest_shard(shard, recipe, str(out))
+    rejected = compute_dedup(plan, out, recipe.filters)
+    shutil.rmtree(out / "_stage" / "dedup")
+    (out / "_stage" / "dedup.json").write_text(json.dumps({"rejected": rejected, "filters": []}))
+    s = run_build(_recipe(tmp_path, urls), out, opts, client=dask_client)
+    by = {r["locator"].rsplit("/", 1)[1]: r for r in _rows(out)}
+    assert s.n_shards == 3 and validate_dir(out) == []
+    assert by["lg5.png"]["reason"] == "duplicate_exact" and by["lg5.png"]["duplicate_of"] == by["lg0.png"]["key"]
