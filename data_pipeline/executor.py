@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -134,8 +135,16 @@ def run_build(recipe: Recipe, out_dir: str | Path, opts: ClusterOptions | None =
         if client is None:  # before the plan: forked workers start lean (see dask_client)
             client = stack.enter_context(dask_client(opts, preload=WORKER_MODULES))
         done = _run(recipe, out, opts, client, t_start)
-    # manifest + card once the cluster is closed (rebuilt from the committed stats files only)
-    manifest = _finish(recipe, done.plan, out)
+        # Shutting a LocalCluster down is mostly waiting for worker processes to exit: do it in the
+        # background while the manifest and card (rebuilt from the committed stats files only) are
+        # written, instead of one after the other.
+        shutdown = stack.pop_all()
+    closer = threading.Thread(target=shutdown.close, name="dask-shutdown", daemon=True)
+    closer.start()
+    try:
+        manifest = _finish(recipe, done.plan, out)
+    finally:
+        closer.join()
     t_plan, t_work, t_dedup, t_end = done.timings
     log.info("Timings: cluster+plan %.2fs, ingest+dedup+write (streamed) %.2fs of which client dedup %.2fs, "
              "cluster close + manifest/card %.2fs", t_plan, t_work, t_dedup, time.perf_counter() - t_end)
