@@ -89,7 +89,6 @@ def test_second_run_reuses_everything(tmp_path, demo_image_dir, encoder_args, mo
     assert log.read_text() == calls  # no caption or generation call the second time
     second = json.loads((out / "results.json").read_text())
     assert first["aggregates"] == second["aggregates"] and first["samples"] == second["samples"]
-    # Reference features were cached across runs (and would be across models).
     # A different seed is a different cache key: everything is generated again.
     assert _evaluate(NOISY, demo_image_dir, out, encoder_args, "--no-report", "--seed", "7", "--force") == 0
     assert log.read_text() != calls

@@ -13,7 +13,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unified_bench.errors import SpecError
 from unified_bench.metrics.encoders.base import STANDARD_ENCODERS, EncoderSpec
@@ -25,6 +25,10 @@ from unified_bench.specs import (
     RuntimeOptions,
     parse_model_spec,
 )
+
+if TYPE_CHECKING:
+    from unified_bench.specs import ModelSpec
+    from unified_bench.tasks.unified import UnifiedConfig
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +110,14 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
 class EvaluationPlan:
     """Everything parsed from the command line, checked, ready to run."""
 
-    model: Any  # ModelSpec
+    model: ModelSpec
     task_name: str
     images: str
     limit: int | None
     out: Path
     force: bool
     runtime: RuntimeOptions
-    task_config: Any  # UnifiedConfig
+    task_config: UnifiedConfig
     report: bool
     show_progress: bool
 

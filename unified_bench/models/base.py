@@ -90,6 +90,14 @@ class ModelAdapter(ABC):
     ) -> list[str]:
         raise CapabilityError(f"{type(self).__name__} cannot answer questions.", "Pick a model that can.")
 
+    def generation_notes(self, settings: GenerationSettings) -> dict[str, str]:
+        """Requested generation settings this backend does not apply (name -> what happens instead).
+
+        Why: e.g. Janus always draws at its native size and has no denoising steps; results.json
+        says so rather than reporting settings that never took effect. Default: none.
+        """
+        return {}
+
     def close(self) -> None:  # noqa: B027 - optional hook, deliberately a no-op by default
         """Release GPU memory before scoring. Default: nothing to do."""
 

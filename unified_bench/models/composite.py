@@ -51,8 +51,7 @@ class CompositeAdapter(ModelAdapter):
         return ModelIdentity(spec=self.spec, components=components)
 
     def generation_notes(self, settings: GenerationSettings) -> dict[str, str]:
-        notes = getattr(self.generation, "generation_notes", None)
-        return notes(settings) if notes else {}
+        return self.generation.generation_notes(settings)
 
     def caption(self, images: Sequence[Image], settings: CaptionSettings, seeds: Sequence[int]) -> list[str]:
         return self.understanding.caption(images, settings, seeds)

@@ -17,7 +17,7 @@ from typing import Any
 from unified_bench.errors import SpecError
 from unified_bench.models.base import ModelAdapter
 from unified_bench.registry import Registry
-from unified_bench.specs import GenerationSettings, ModelSpec, RuntimeOptions
+from unified_bench.specs import ModelSpec, RuntimeOptions
 
 logger = logging.getLogger(__name__)
 
@@ -98,16 +98,6 @@ def _load(spec: ModelSpec, runtime: RuntimeOptions, role: str | None = None) -> 
     from unified_bench.models.plugin import load_entry_point
 
     return load_entry_point(spec, runtime)
-
-
-def generation_notes(adapter: ModelAdapter, settings: GenerationSettings) -> dict[str, str]:
-    """Settings ``adapter`` will not apply as requested (name -> what happens instead).
-
-    Why: e.g. Janus always draws 384x384 and has no denoising steps; results.json should say so
-    rather than report settings that never took effect. Adapters without notes return {}.
-    """
-    notes = getattr(adapter, "generation_notes", None)
-    return dict(notes(settings)) if callable(notes) else {}
 
 
 def load_model(spec: ModelSpec, runtime: RuntimeOptions) -> ModelAdapter:

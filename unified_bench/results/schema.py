@@ -154,7 +154,3 @@ def write_results(results: Results, path: str | Path) -> None:
 
     atomic_write_text(Path(path), results.model_dump_json(indent=2))
 
-
-def json_schema() -> dict[str, Any]:
-    """The JSON Schema document, published for non-Python consumers."""
-    return Results.model_json_schema()

@@ -18,7 +18,6 @@ import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -181,10 +180,8 @@ class UnifiedTask:
         """
         check_capabilities(adapter, self.needs, self.name)
         identity = adapter.identity().to_dict()
-        from unified_bench.models.loader import generation_notes
-
         # Settings the backend cannot honour (e.g. Janus draws at its native size) are recorded.
-        self._generation_notes = generation_notes(adapter, self.config.generation)
+        not_honoured = adapter.generation_notes(self.config.generation)
         refs = list(image_set)
         bench = f"{self.name}@{self.version}"
         common = {
@@ -328,7 +325,7 @@ class UnifiedTask:
         summaries = {s.name: s.__dict__ for s in (cap_summary, gen_summary, score_summary)}
         results = self._build_results(
             identity, image_set, refs, ref_paths, captions, generations, scored, encoders, lpips_scorer,
-            runtime, limit,
+            runtime, limit, not_honoured,
         )
         return results, summaries
 
@@ -346,6 +343,7 @@ class UnifiedTask:
         lpips_scorer: Any,
         runtime: RuntimeOptions,
         limit: int | None,
+        not_honoured: dict[str, str],
     ) -> Results:
         from unified_bench.results.provenance import build_provenance
 
@@ -443,7 +441,7 @@ class UnifiedTask:
         reasons = non_standard_reasons(self.config, image_set, limit, runtime.seed)
         settings = self.config.to_dict() | {
             "limit": limit,
-            "generation_not_honoured": getattr(self, "_generation_notes", {}),
+            "generation_not_honoured": not_honoured,
         }
         return Results(
             benchmark=BenchmarkInfo(name=self.name, version=self.version),
@@ -468,6 +466,3 @@ def finalize_results(results: Results, wall_time_s: float) -> Results:
     prov = results.provenance.model_copy(update={"wall_time_s": round(wall_time_s, 3)})
     return results.model_copy(update={"provenance": prov})
 
-
-def results_path(run_dir: Path) -> Path:
-    return Path(run_dir) / "results.json"
