@@ -11,6 +11,7 @@ import logging
 import sys
 
 from data_pipeline.errors import DataPipelineError
+from unified_bench.errors import UnifiedBenchError
 
 log = logging.getLogger("data_pipeline")
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(f"INVALID: {prob}\n")
         sys.stdout.write("valid\n" if not problems else f"{len(problems)} problem(s)\n")
         return 0 if not problems else 1
-    except DataPipelineError as exc:
+    except UnifiedBenchError as exc:  # DataPipelineError and shared helpers (missing dependency)
         sys.stderr.write(f"error: {exc}\n")
         return exc.exit_code
 

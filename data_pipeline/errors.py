@@ -1,25 +1,18 @@
 """User-facing errors of the data pipeline, each naming the problem and the fix.
 
-Why: ``unified-data`` turns any ``DataPipelineError`` into one message and exit code 2 instead
-of a traceback. Per-sample failures are never raised: they become rows with a reason.
-The package deliberately does not import ``unified_bench`` (it installs and runs on its own).
+Why: ``unified-data`` turns any of these into one message and exit code 2 instead of a
+traceback. They share ``unified_bench.errors.UnifiedBenchError`` (a dependency-free module) so
+both CLIs treat user errors alike. Per-sample failures are never raised: they become rows
+with a reason.
 """
 
 from __future__ import annotations
 
+from unified_bench.errors import UnifiedBenchError
 
-class DataPipelineError(Exception):
-    """A problem the user can fix. ``fix`` says how."""
 
-    exit_code = 2
-
-    def __init__(self, problem: str, fix: str = "") -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.fix = fix
-
-    def __str__(self) -> str:
-        return f"{self.problem}\n  fix: {self.fix}" if self.fix else self.problem
+class DataPipelineError(UnifiedBenchError):
+    """A problem with a recipe, source, plan or output folder that the user can fix."""
 
 
 class RecipeError(DataPipelineError):
