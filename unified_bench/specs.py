@@ -143,12 +143,17 @@ class RuntimeOptions:
         return RuntimeOptions(device, dtype, self.batch_size, self.seed, self.deterministic)
 
     def torch_dtype(self):
-        import torch
-
-        return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[self.resolved().dtype]
+        return torch_dtype_of(self.resolved().dtype)
 
 
 DTYPES = ("fp32", "fp16", "bf16")
+
+
+def torch_dtype_of(name: str):
+    """'fp32' / 'fp16' / 'bf16' -> the torch dtype (the one table of dtype names)."""
+    import torch
+
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
 
 #: The published caption prompt of the reference protocol (UAE / Unified-Bench).
 DEFAULT_CAPTION_PROMPT = (

@@ -8,37 +8,15 @@ same revision used the same bytes.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from pathlib import Path
 
+from unified_bench.models.hub import content_hash
+
 logger = logging.getLogger(__name__)
 
 _COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
-_CHUNK = 1 << 20
-
-
-def directory_content_hash(path: str | Path) -> str:
-    """``sha256:<hex>`` over every file's relative path and bytes, in sorted order.
-
-    Why every byte: a hash of names and sizes would miss re-saved weights of equal size. Reading
-    the files costs about as long as loading them once, and it happens once per process (the
-    captioner factory caches the loaded model).
-    """
-    root = Path(path)
-    digest = hashlib.sha256()
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = file.relative_to(root).as_posix()
-        if rel.startswith(".") or "/." in rel:  # .cache/, .git/ and similar are not model content
-            continue
-        digest.update(rel.encode("utf-8") + b"\0")
-        file_digest = hashlib.sha256()
-        with file.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(_CHUNK), b""):
-                file_digest.update(chunk)
-        digest.update(file_digest.digest())
-    return "sha256:" + digest.hexdigest()
 
 
 def resolve_revision(model: str, revision: str | None = None) -> str | None:
@@ -51,7 +29,7 @@ def resolve_revision(model: str, revision: str | None = None) -> str | None:
     """
     local = Path(model).expanduser()
     if local.is_dir():
-        return directory_content_hash(local)
+        return content_hash(local)
     if revision and _COMMIT_RE.match(revision):
         return revision
     try:

@@ -40,9 +40,11 @@ class AlignmentScorer:
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         self.batch_size = batch_size
         self.revision = resolve_revision(checkpoint, revision)
+        # Load the exact commit we record (a branch could move between resolving and loading).
+        pinned = self.revision if self.revision and not self.revision.startswith("sha256:") else revision
         try:
-            self.model = transformers.CLIPModel.from_pretrained(checkpoint, revision=revision)
-            self.processor = transformers.CLIPProcessor.from_pretrained(checkpoint, revision=revision)
+            self.model = transformers.CLIPModel.from_pretrained(checkpoint, revision=pinned)
+            self.processor = transformers.CLIPProcessor.from_pretrained(checkpoint, revision=pinned)
         except (OSError, ValueError) as exc:
             raise CaptionerError(
                 f"Could not load the alignment checkpoint {checkpoint!r}: {exc}",

@@ -11,9 +11,10 @@ import pytest
 from data_pipeline.captioners.base import CaptionerConfig
 from data_pipeline.captioners.errors import CaptionerError
 from data_pipeline.captioners.factory import clear_captioner_cache, config_key, get_captioner
-from data_pipeline.captioners.revision import directory_content_hash, resolve_revision
+from data_pipeline.captioners.revision import resolve_revision
 from data_pipeline.captioners.testing import build_tiny_llava
 from data_pipeline.captioners.transformers_vlm import TransformersCaptioner
+from unified_bench.models.hub import content_hash
 
 try:
     from .captioner_fixtures import make_images
@@ -99,7 +100,7 @@ def test_finish_reason_stop_cuts_at_eos(tiny_llava, images, tmp_path):
 def test_record_pins_revision_prompt_and_decoding(tiny_llava, images):
     captioner = TransformersCaptioner(_config(tiny_llava, max_new_tokens=4))
     record = captioner.record()
-    assert record["revision"] == directory_content_hash(tiny_llava)
+    assert record["revision"] == content_hash(tiny_llava)
     assert record["revision"].startswith("sha256:")
     assert record["model"] == str(tiny_llava)
     assert record["prompt_sha256"] == _config(tiny_llava).prompt_sha256

@@ -88,26 +88,22 @@ def test_corrupt_cache_file_is_recomputed(tiny_encoder_paths, photos):
     np.testing.assert_array_equal(embed_references(encoder, refs, progress=False), good)
 
 
-def test_embed_references_all_matches_per_encoder_and_decodes_once(tmp_path, monkeypatch):
-    """The multi-encoder path gives the same features as one encoder at a time."""
-    import numpy as np
-
+def test_embed_references_all_matches_direct_embedding_and_decodes_once(tmp_path, monkeypatch, tiny_encoder_paths):
+    """The multi-encoder cache path equals each encoder's own ``embed`` on the decoded images."""
     from unified_bench.data.base import ReferenceImage
-    from unified_bench.demo.encoders import build_demo_encoders
     from unified_bench.demo.images import build_demo_images
     from unified_bench.metrics.encoders.base import EncoderSpec
     from unified_bench.metrics.encoders.loader import load_encoder
-    from unified_bench.metrics.feature_cache import embed_references, embed_references_all
+    from unified_bench.metrics.feature_cache import embed_references_all
 
-    paths = build_demo_encoders(tmp_path / "enc")
-    encoders = [load_encoder(EncoderSpec(n, str(p))) for n, p in paths.items()]
+    encoders = [load_encoder(EncoderSpec(n, str(p))) for n, p in tiny_encoder_paths.items()]
     folder = build_demo_images(tmp_path / "img")
     refs = [ReferenceImage(p.stem, p.read_bytes(), str(p)) for p in sorted(folder.iterdir())]
+    expected = {enc.name: enc.embed([r.open() for r in refs]) for enc in encoders}
     opened = []
     real_open = ReferenceImage.open
     monkeypatch.setattr(ReferenceImage, "open", lambda self: opened.append(self.id) or real_open(self))
     together = embed_references_all(encoders, refs, progress=False)
     assert sorted(opened) == sorted(r.id for r in refs)  # each image decoded exactly once
-    monkeypatch.setenv("UNIFIED_BENCH_CACHE", str(tmp_path / "fresh-cache"))
     for enc in encoders:
-        np.testing.assert_allclose(together[enc.name], embed_references(enc, refs, progress=False), atol=1e-6)
+        np.testing.assert_allclose(together[enc.name], expected[enc.name], atol=1e-6)

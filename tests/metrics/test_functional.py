@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from unified_bench.metrics.functional.pixel import PIXEL_PREPROCESSING, psnr, ssim
+from unified_bench.metrics.functional.pixel import psnr, ssim
 from unified_bench.metrics.functional.similarity import cosine_similarity_rows, l2_normalize
 
 
@@ -44,7 +44,3 @@ def test_textured_offset_psnr(photos):
     assert psnr(ref, recon) == pytest.approx(20 * math.log10(255 / 5), abs=1e-9)
     assert 0 < ssim(ref, recon) < 1
 
-
-def test_preprocessing_is_documented_for_results():
-    assert PIXEL_PREPROCESSING["data_range"] == 255
-    assert "bicubic" in PIXEL_PREPROCESSING["resize"]

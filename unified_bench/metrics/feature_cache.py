@@ -50,31 +50,7 @@ def _write(path: Path, vector: np.ndarray) -> None:
 
 def embed_references(encoder: ImageEncoder, images: Sequence[ReferenceImage], progress: bool = True) -> np.ndarray:
     """(N, D) float32 features of ``images`` in order, encoding only those not cached yet."""
-    from tqdm.auto import tqdm
-
-    images = list(images)
-    directory = feature_dir(encoder)
-    shas = [im.sha256 for im in images]
-    rows: list[np.ndarray | None] = [_read(directory / f"{sha}.npy") for sha in shas]
-    missing = [i for i, row in enumerate(rows) if row is None]
-    logger.info(
-        "%s reference features: %d cached, %d to encode (%s)", encoder.name, len(images) - len(missing),
-        len(missing), directory,
-    )
-    with tqdm(total=len(missing), desc=f"{encoder.name} references", unit="img", disable=not progress or not missing) as bar:
-        for start in range(0, len(missing), _CHUNK):
-            idx = missing[start : start + _CHUNK]
-            feats = encoder.embed([images[i].open() for i in idx])
-            for i, vec in zip(idx, feats, strict=True):
-                _write(directory / f"{shas[i]}.npy", vec)
-                rows[i] = np.asarray(vec, dtype=np.float32)
-            bar.update(len(idx))
-    dims = {row.shape[0] for row in rows if row is not None}
-    if len(dims) > 1:  # a cache shared by encoders of one fingerprint cannot disagree; guard anyway
-        raise RuntimeError(f"Cached features in {directory} have mixed dimensions {sorted(dims)}")
-    if not rows:
-        return np.zeros((0, 0), dtype=np.float32)
-    return np.stack(rows).astype(np.float32, copy=False)
+    return embed_references_all([encoder], images, progress)[encoder.name]
 
 
 def embed_references_all(
@@ -88,13 +64,16 @@ def embed_references_all(
     from tqdm.auto import tqdm
 
     images = list(images)
+    if not images:
+        return {enc.name: np.zeros((0, 0), dtype=np.float32) for enc in encoders}
     shas = [im.sha256 for im in images]
-    rows = {enc.name: [_read(feature_dir(enc) / f"{sha}.npy") for sha in shas] for enc in encoders}
+    dirs = {enc.name: feature_dir(enc) for enc in encoders}
+    rows = {enc.name: [_read(dirs[enc.name] / f"{sha}.npy") for sha in shas] for enc in encoders}
     missing = sorted({i for per_enc in rows.values() for i, row in enumerate(per_enc) if row is None})
     for enc in encoders:
         n_missing = sum(row is None for row in rows[enc.name])
         logger.info("%s reference features: %d cached, %d to encode (%s)", enc.name,
-                    len(images) - n_missing, n_missing, feature_dir(enc))
+                    len(images) - n_missing, n_missing, dirs[enc.name])
     with tqdm(total=len(missing), desc="reference features", unit="img",
               disable=not progress or not missing) as bar:
         for start in range(0, len(missing), _CHUNK):
@@ -106,7 +85,7 @@ def embed_references_all(
                     continue
                 feats = enc.embed([decoded[i] for i in need])
                 for i, vec in zip(need, feats, strict=True):
-                    _write(feature_dir(enc) / f"{shas[i]}.npy", vec)
+                    _write(dirs[enc.name] / f"{shas[i]}.npy", vec)
                     rows[enc.name][i] = np.asarray(vec, dtype=np.float32)
             bar.update(len(chunk))
     return {name: np.stack(per_enc).astype(np.float32, copy=False) for name, per_enc in rows.items()}

@@ -36,6 +36,9 @@ class ResolvedModel:
 
 
 def _listing(root: Path) -> tuple[tuple[str, int, int], ...]:
+    if root.is_file():
+        st = root.stat()
+        return ((root.name, st.st_size, st.st_mtime_ns),)
     entries = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -51,6 +54,9 @@ def _listing(root: Path) -> tuple[tuple[str, int, int], ...]:
 def content_hash(directory: str | Path) -> str:
     """sha256 over sorted relative paths and file bytes; hidden files/folders are skipped.
 
+    The one content identity of local weights in this project (models, encoders, captioners);
+    ``directory`` may also be a single weights file.
+
     Cached per process, keyed by the directory plus every file's size and mtime, so hashing a
     multi-GB checkpoint happens once while an edited file still changes the hash.
     """
@@ -63,7 +69,7 @@ def content_hash(directory: str | Path) -> str:
     digest = hashlib.sha256()
     for rel, _size, _mtime in listing:
         digest.update(rel.encode("utf-8") + b"\0")
-        with open(root / rel, "rb") as handle:
+        with open(root / rel if root.is_dir() else root, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
         digest.update(b"\0")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from unified_bench.metrics.encoders.base import STANDARD_ENCODERS, EncoderSpec
+from unified_bench.metrics.functional.pixel import PIXEL_PREPROCESSING
 from unified_bench.models.base import Capability, ModelAdapter, check_capabilities
 from unified_bench.results.aggregate import aggregate
 from unified_bench.results.schema import (
@@ -53,11 +54,6 @@ BENCHMARK_VERSION = "1.0"
 NEEDS = frozenset({Capability.CAPTION, Capability.GENERATE})
 AUX_METRICS = ("lpips", "ssim", "psnr")
 STANDARD_IMAGE_SET = "uae-100"
-PIXEL_PREPROCESSING = {
-    "resize": "reconstruction resized to the reference's size, bicubic",
-    "colour": "RGB uint8",
-    "data_range": 255,
-}
 
 
 def standard_encoder_specs() -> tuple[EncoderSpec, ...]:
@@ -429,8 +425,8 @@ class UnifiedTask:
             ),
             "psnr": MetricInfo(
                 name="psnr", higher_is_better=True, lower_bound=0.0, upper_bound=None,
-                details={"scale": 1, "unit": "dB", "identical_images": "infinite PSNR, recorded as null",
-                         **PIXEL_PREPROCESSING},
+                details={"scale": 1, "unit": "dB", **PIXEL_PREPROCESSING,
+                         "identical_images": "infinite PSNR, recorded as null"},
             ),
         }
         for aux in self.config.aux:

@@ -8,7 +8,6 @@ of a deep traceback from huggingface_hub or transformers.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -23,9 +22,7 @@ _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 #: File names whose bytes make up a local checkpoint's identity (weights plus the configs that
 #: change the architecture or the preprocessing).
-_IDENTITY_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".json")
 
-_SHA_CACHE: dict[tuple[tuple[str, int, int], ...], str] = {}
 
 
 @dataclass(frozen=True)
@@ -50,30 +47,6 @@ def resolve_checkpoint(checkpoint: str, encoder: str) -> ResolvedCheckpoint:
         f"Checkpoint '{text}' for the {encoder} encoder is neither an existing local path nor a hub repo id.",
         "Check the path exists, or pass a Hugging Face repo id such as ORG/NAME.",
     )
-
-
-def local_sha256(path: str | Path) -> str:
-    """sha256 over the identity files of a local checkpoint (a file, or a directory's files).
-
-    Computed once per (file, size, mtime) set in this process: a ViT-L checkpoint is over 1 GB.
-    """
-    root = Path(path)
-    files = [root] if root.is_file() else sorted(
-        p for p in root.rglob("*") if p.is_file() and p.suffix in _IDENTITY_SUFFIXES and ".cache" not in p.parts
-    )
-    key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-    if key in _SHA_CACHE:
-        return _SHA_CACHE[key]
-    h = hashlib.sha256()
-    for p in files:
-        h.update(p.relative_to(root).as_posix().encode() if root.is_dir() else p.name.encode())
-        h.update(b"\0")
-        with open(p, "rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 22), b""):
-                h.update(chunk)
-    digest = f"sha256:{h.hexdigest()}"
-    _SHA_CACHE[key] = digest
-    return digest
 
 
 def commit_from_cached_path(path: str | Path) -> str | None:
@@ -153,9 +126,8 @@ def local_load_error(exc: BaseException, path: str, encoder: str) -> EncoderErro
 
 def torch_dtype(dtype: str):
     """'fp32' / 'fp16' / 'bf16' -> torch dtype, with a clear error for anything else."""
-    import torch
+    from unified_bench.specs import DTYPES, torch_dtype_of
 
-    table = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-    if dtype not in table:
-        raise EncoderError(f"Unknown encoder dtype '{dtype}'.", f"Use one of: {', '.join(table)}.")
-    return table[dtype]
+    if dtype not in DTYPES:
+        raise EncoderError(f"Unknown encoder dtype '{dtype}'.", f"Use one of: {', '.join(DTYPES)}.")
+    return torch_dtype_of(dtype)

@@ -19,9 +19,9 @@ from unified_bench.metrics.encoders.checkpoints import (
     hub_error,
     hub_file,
     local_load_error,
-    local_sha256,
 )
 from unified_bench.metrics.encoders.torch_encoder import TorchImageEncoder
+from unified_bench.models.hub import content_hash
 
 if TYPE_CHECKING:
     import torch
@@ -59,7 +59,7 @@ class HFImageEncoder(TorchImageEncoder):
                     "Pass the directory written by save_pretrained, or the model's hub repo id.",
                 )
             config_path = Path(checkpoint.location) / "config.json"
-            self.revision = local_sha256(checkpoint.location)
+            self.revision = content_hash(checkpoint.location)
         # Checked on the saved config, before loading: a model class given another architecture's
         # config may "load" it with random weights and a mere warning.
         model_type = json.loads(Path(config_path).read_text()).get("model_type", "")

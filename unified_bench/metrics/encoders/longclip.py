@@ -22,9 +22,9 @@ from unified_bench.metrics.encoders.checkpoints import (
     commit_from_cached_path,
     hub_file,
     local_load_error,
-    local_sha256,
 )
 from unified_bench.metrics.encoders.torch_encoder import TorchImageEncoder
+from unified_bench.models.hub import content_hash
 
 if TYPE_CHECKING:
     import torch
@@ -69,7 +69,7 @@ class LongClipEncoder(TorchImageEncoder):
                     f"Directory '{checkpoint.location}' has no {LONGCLIP_FILENAME}.",
                     f"Put {LONGCLIP_FILENAME} in it, pass the .pt file itself, or use BeichenZhang/LongCLIP-L.",
                 )
-        self.revision = local_sha256(path)
+        self.revision = content_hash(path)
         return path
 
     def _load(self, checkpoint: ResolvedCheckpoint) -> None:

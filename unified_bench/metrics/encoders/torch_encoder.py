@@ -75,26 +75,20 @@ class TorchImageEncoder(ImageEncoder):
             }
         return self._fingerprint
 
-    def embed_pixels(self, pixel_values: torch.Tensor) -> np.ndarray:
-        """Preprocessed pixels -> (N, D) float32 unit rows, in batches of ``batch_size``."""
-        import torch
-
-        out = []
-        with torch.inference_mode():
-            for start in range(0, pixel_values.shape[0], self.batch_size):
-                chunk = pixel_values[start : start + self.batch_size].to(self.device, self.torch_dtype)
-                feats = self.forward(chunk).float()
-                out.append(torch.nn.functional.normalize(feats, dim=-1).cpu())
-        return torch.cat(out).numpy()
-
     def embed(self, images: Sequence[Image]) -> np.ndarray:
+        """Images -> (N, D) float32 unit rows, preprocessed and encoded ``batch_size`` at a time."""
         import numpy as np
+        import torch
 
         images = list(images)
         if not images:
             return np.zeros((0, 0), dtype=np.float32)
         rows = []
-        for start in range(0, len(images), self.batch_size):
-            batch = [im.convert("RGB") if im.mode != "RGB" else im for im in images[start : start + self.batch_size]]
-            rows.append(self.embed_pixels(self.preprocess(batch)))
-        return np.concatenate(rows).astype(np.float32, copy=False)
+        with torch.inference_mode():
+            for start in range(0, len(images), self.batch_size):
+                batch = [im.convert("RGB") if im.mode != "RGB" else im
+                         for im in images[start : start + self.batch_size]]
+                pixels = self.preprocess(batch).to(self.device, self.torch_dtype)
+                feats = self.forward(pixels).float()
+                rows.append(torch.nn.functional.normalize(feats, dim=-1).cpu())
+        return torch.cat(rows).numpy().astype(np.float32, copy=False)
