@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 #: Side of the square inputs the tiny encoders see (their processors resize/crop to this).
+#: Image side (pixels) of every tiny demo model and encoder.
 DEMO_IMAGE_SIZE = 32
 
 

@@ -10,11 +10,10 @@ weights) but deterministic, and every builder runs in about a second.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
-logger = logging.getLogger(__name__)
+from unified_bench.demo.encoders import DEMO_IMAGE_SIZE
 
 #: Text the tiny byte-level BPE tokenizers are trained on (any few sentences will do).
 _CORPUS = (
@@ -25,8 +24,6 @@ _CORPUS = (
     "An astronaut riding a horse on the moon, digital art, highly detailed.",
 )
 
-#: Demo image size for the tiny generators (pixels, square).
-DEMO_IMAGE_SIZE = 32
 SEED = 0
 
 

@@ -72,8 +72,7 @@ def chat_generate(
     seed: int,
     device: str,
     dtype: Any,
-    fallback: str = "USER: {images}{text} ASSISTANT:",
-    processor_kwargs: dict[str, Any] | None = None,
+    fallback: str,
 ) -> list[str]:
     """Batched image(s)+text -> text; returns only the newly generated text of each item."""
     import torch
@@ -89,7 +88,6 @@ def chat_generate(
         images=flat or None,
         padding=True,
         return_tensors="pt",
-        **(processor_kwargs or {}),
     )
     inputs = inputs.to(device)
     if "pixel_values" in inputs:
@@ -142,7 +140,7 @@ class ChatUnderstanding:
     Requires ``self.model``, ``self.processor``, ``self.runtime`` and ``self.dtype``.
     """
 
-    chat_fallback: str | None = None
+    chat_fallback: str = "USER: {images}{text} ASSISTANT:"
 
     def caption(self, images: Sequence[Image], settings: CaptionSettings, seeds: Sequence[int]) -> list[str]:
         return self._chat([[im] for im in images], [settings.prompt] * len(images),
@@ -158,11 +156,8 @@ class ChatUnderstanding:
         return self._chat(images, questions, settings.max_new_tokens, settings.temperature, seeds)
 
     def _chat(self, images, texts, max_new_tokens: int, temperature: float, seeds: Sequence[int]) -> list[str]:
-        if not texts:
-            return []
-        extra = {"fallback": self.chat_fallback} if self.chat_fallback is not None else {}
         return chat_generate(
             self.model, self.processor, images, texts,
-            max_new_tokens=max_new_tokens, temperature=temperature, seed=seeds[0],
-            device=self.runtime.device, dtype=self.dtype, **extra,
+            max_new_tokens=max_new_tokens, temperature=temperature, seed=seeds[0] if seeds else 0,
+            device=self.runtime.device, dtype=self.dtype, fallback=self.chat_fallback,
         )

@@ -44,8 +44,6 @@ class Emu3Adapter(ChatUnderstanding, ModelAdapter):
     """Unified Emu3 model (the -Chat/-Gen checkpoints share the architecture)."""
 
     capabilities = frozenset({Capability.CAPTION, Capability.ANSWER, Capability.GENERATE})
-    chat_fallback = "USER: {images}{text} ASSISTANT:"
-    honoured_generation_settings = frozenset({"height", "width", "guidance_scale", "extra"})
 
     def __init__(self, resolved: ResolvedModel, runtime: RuntimeOptions, role: str = "unified") -> None:
         from transformers import Emu3ForConditionalGeneration, Emu3Processor

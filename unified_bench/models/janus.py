@@ -40,7 +40,6 @@ class JanusAdapter(ChatUnderstanding, ModelAdapter):
 
     capabilities = frozenset({Capability.CAPTION, Capability.ANSWER, Capability.GENERATE})
     chat_fallback = "<|User|>: {images}\n{text}\n\n<|Assistant|>:"
-    honoured_generation_settings = frozenset({"guidance_scale", "extra"})
 
     def __init__(self, resolved: ResolvedModel, runtime: RuntimeOptions, role: str = "unified") -> None:
         from transformers import JanusForConditionalGeneration, JanusProcessor
