@@ -173,7 +173,8 @@ def test_failed_sample_shows_error_and_placeholder(rendered):
     gen = row["imgs"][1]
     assert gen.startswith("data:image/svg+xml;base64,")
     assert b"failed" in base64.b64decode(gen.split(",", 1)[1])
-    assert all(c["value"] in (None, "") for c in row["cells"] if c["value"] is not None)
+    score_cells = [c for c in row["cells"] if c["value"] is not None]  # cells carrying data-value
+    assert score_cells and all(c["value"] == "" for c in score_cells)
 
 
 def test_missing_image_file_is_placeholder_with_note(rendered):
@@ -238,7 +239,7 @@ def test_thumbnails_are_downscaled_and_keep_alpha(rendered):
 def test_header_summary_and_provenance(rendered):
     _, results, _, text, _ = rendered
     assert "hf:example-org/tiny-unified" in text
-    assert "unified" in text and "v1.0" in text
+    assert '<td>unified <span class="muted">v1.0</span>' in text
     assert "tiny-set" in text and "c" * 64 in text and "a" * 64 in text
     assert "badge standard" in text
     for name, agg in results.aggregates.items():
@@ -252,7 +253,7 @@ def test_header_summary_and_provenance(rendered):
     assert "2.14.1" in text and "transformers" in text
     assert "1:02:05" in text  # wall time 3725 s
     assert "tiny/dinov3" in text and "resize 32 &lt;bicubic&gt;" in text  # encoder details, escaped
-    assert "1234" in text and "float32" in text
+    assert "<tr><th>seed</th><td>1234</td></tr>" in text and "float32" in text
 
 
 def test_non_standard_and_demo_notice(make_run_dir):
@@ -333,7 +334,7 @@ def test_report_never_imports_models(make_run_dir):
 def test_written_report_is_valid_utf8_and_small(rendered):
     _, _, out, _, _ = rendered
     assert out.stat().st_size < 2_000_000
-    Path(out).read_bytes().decode("utf-8")
+    assert "\ufffd" not in Path(out).read_bytes().decode("utf-8")  # no replacement characters
 
 
 _FAKE_DOM = r"""
