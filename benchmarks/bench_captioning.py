@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(f"batch 1:  {t_single:7.2f} s  ({args.images / t_single:6.1f} images/s)")
     print(f"speed-up: {t_single / t_batched:.2f}x   identical captions: {same}/{args.images}   "
           f"finish reasons: {sorted(lengths)}")
+    if same != args.images:
+        raise SystemExit("batched and one-at-a-time captions differ: the speed-up compares different work")
     return {"batched_s": t_batched, "single_s": t_single, "ratio": t_single / t_batched}
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -120,6 +121,7 @@ def main() -> int:
         harness = wall - model - enc
         ratio = harness / enc if enc > 0 else float("nan")
         print(f"{name:<28}{wall:9.3f}{model:9.3f}{enc:12.3f}{1000 * harness / args.n:20.2f}{ratio:18.2f}")
+    shutil.rmtree(tmp, ignore_errors=True)
     cold_ms = 1000 * (rows[0][1] - rows[0][2] - rows[0][3]) / args.n
     print(f"goal: <= 5 ms/sample outside model and encoder forwards -> cold run {cold_ms:.2f} ms/sample "
           f"({'met' if cold_ms <= 5 else 'NOT met'})")

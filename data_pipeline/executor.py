@@ -277,9 +277,3 @@ def _finish(recipe: Recipe, plan: Any, out: Path) -> dict[str, Any]:
     write_manifest(out, manifest)
     write_card(out, manifest, [w for st in stats for w in st.get("caption_words", [])])
     return manifest
-
-
-def summary_dict(summary: BuildSummary) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(summary)

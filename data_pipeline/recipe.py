@@ -151,6 +151,13 @@ class Recipe(BaseModel):
                             raise ValueError(f"{key}.{name}: unknown field.{hint} Known: {', '.join(known)}")
         return data
 
+    @model_validator(mode="after")
+    def _alignment_needs_a_model(self) -> Recipe:
+        """Checked at load time: discovering it on a worker after ingest would waste the whole ingest."""
+        if self.qc.min_alignment is not None and not self.qc.alignment_model:
+            raise ValueError("qc.min_alignment is set but qc.alignment_model is empty: set a CLIP checkpoint")
+        return self
+
     # -- helpers -----------------------------------------------------------------------------
     def resolve_path(self, path: str) -> str:
         """Local paths in a recipe are relative to the recipe file; URLs pass through."""

@@ -47,9 +47,7 @@ def caption_samples(samples: list[Sample], config: CaptionerConfig, qc: CaptionQ
         if len(results) != len(batch):
             raise RuntimeError(f"captioner returned {len(results)} results for {len(batch)} images")
         scores: list[float | None] = [None] * len(batch)
-        if qc.min_alignment is not None:
-            if not qc.alignment_model:
-                raise ValueError("qc.min_alignment is set but qc.alignment_model is empty")
+        if qc.min_alignment is not None:  # the recipe guarantees alignment_model is set
             ok = [i for i, r in enumerate(results) if r.text and not r.error]
             if ok:
                 got = alignment_scorer(qc.alignment_model).score([images[i] for i in ok], [results[i].text for i in ok])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
     from data_pipeline.plan import ShardSpec
     from data_pipeline.recipe import Recipe
 
-log = logging.getLogger(__name__)
 STAGE_DIR = "_stage"
 
 

@@ -70,3 +70,13 @@ def test_cli_exit_code_2_on_bad_recipe(tmp_path, capsys):
     assert main(["build", str(tmp_path / "broken.yaml")]) == 2
     assert main(["inspect", str(tmp_path)]) == 2
     assert main(["validate", str(tmp_path)]) == 2
+
+
+def test_alignment_threshold_without_a_model_fails_at_load(tmp_path):
+    from data_pipeline.errors import RecipeError
+    from data_pipeline.recipe import load_recipe
+
+    path = tmp_path / "r.yaml"
+    path.write_text("sources: [{type: folder, path: .}]\nqc: {min_alignment: 0.2}\n")
+    with pytest.raises(RecipeError, match="alignment_model"):
+        load_recipe(path)
