@@ -34,20 +34,29 @@ def text_histogram(words: list[int], width: int = 40) -> str:
     return "\n".join(f"{lo:>6}-{hi:<6} {c:>8} {'#' * round(width * c / top)}" for lo, hi, c in bins)
 
 
+def preload_plotting() -> None:
+    """Import matplotlib ahead of time (~0.35 s). Why: the card is the last thing a build writes, so
+    its import sits on the critical path at the end; the executor calls this in a background thread
+    while the client is idle waiting for its cluster to start."""
+    from matplotlib import figure  # noqa: F401
+    from matplotlib.backends import backend_agg  # noqa: F401
+
+
 def plot_histogram(words: list[int], path: str | Path) -> None:
-    import matplotlib
+    """Why the Figure API and not pyplot: it needs no global backend state, so the card can be
+    written from the helper thread that runs while the cluster shuts down."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     ax.hist(words or [0], bins=30, color="#4472c4")
     ax.set_xlabel("caption length (words)")
     ax.set_ylabel("samples")
     ax.set_title(f"Caption lengths (n={len(words)})")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def write_card(out_dir: str | Path, manifest: dict[str, Any], caption_words: list[int]) -> Path:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from data_pipeline.recipe import ImageConfig
 
-#: libjpeg decodes at >= DRAFT_MARGIN x the final size, then Lanczos finishes the job. 1.5 keeps the
+#: libjpeg decodes at >= DRAFT_MARGIN x the final size, then the resize filter finishes the job. 1.5 keeps the
 #: result within the tolerance tested in tests/data_pipeline/test_decode.py (mean |diff| < 2 grey levels).
 DRAFT_MARGIN = 1.5
 _PIL_FORMAT = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
@@ -57,19 +57,21 @@ def _to_rgb(img: Image) -> Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
-def resize(img: Image, size: int, mode: str) -> Image:
-    """Resize with Pillow's ImageOps helpers (Lanczos): the geometry each mode promises."""
+def resize(img: Image, size: int, mode: str, resample: str = "lanczos") -> Image:
+    """Resize with Pillow's ImageOps helpers: the geometry each mode promises, with the recipe's
+    filter (``ImageConfig.resample``)."""
     from PIL import Image as PILImage
     from PIL import ImageOps
 
     if mode == "none":
         return img
+    method = PILImage.Resampling.BILINEAR if resample == "bilinear" else PILImage.Resampling.LANCZOS
     if mode == "center_crop":
-        return ImageOps.fit(img, (size, size), method=PILImage.Resampling.LANCZOS)
+        return ImageOps.fit(img, (size, size), method=method)
     if mode == "pad":
-        return ImageOps.pad(img, (size, size), method=PILImage.Resampling.LANCZOS, color=(255, 255, 255))
+        return ImageOps.pad(img, (size, size), method=method, color=(255, 255, 255))
     # keep_ratio: longer side = size (upscaling too, so every output has the same longer side)
-    return ImageOps.contain(img, (size, size), method=PILImage.Resampling.LANCZOS)
+    return ImageOps.contain(img, (size, size), method=method)
 
 
 def _draft_request(orig: tuple[int, int], size: int, mode: str) -> tuple[int, int] | None:
@@ -111,7 +113,7 @@ def decode_image(data: bytes, cfg: ImageConfig, use_draft: bool | None = None) -
                 img = ImageOps.exif_transpose(img)
             orig_size = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
             img = _to_rgb(img)
-            img = resize(img, cfg.size, cfg.resize_mode)
+            img = resize(img, cfg.size, cfg.resize_mode, cfg.resample)
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
         return DecodeResult(None, "decompression_bomb", str(exc)[:200])
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:

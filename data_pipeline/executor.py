@@ -18,6 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from data_pipeline.errors import DataPipelineError
 if TYPE_CHECKING:
     from distributed import Client
 
+    from data_pipeline.plan import ShardPlan
     from data_pipeline.recipe import Recipe
 
 log = logging.getLogger(__name__)
@@ -56,40 +58,79 @@ class BuildSummary:
     reasons: dict[str, int]
 
 
-#: Worker-side modules, imported once in the client before a fork start so every worker inherits them.
+#: Worker-side modules, imported once by the fork server (``worker_preload``) so workers start warm.
 #: pandas is there because pyarrow imports it on the first table it builds (~0.45 s per process).
-WORKER_MODULES = ("PIL.Image", "PIL.ImageOps", "PIL.JpegImagePlugin", "PIL.PngImagePlugin", "urllib3",
-                  "pyarrow.parquet", "pandas", "data_pipeline.stages.ingest", "data_pipeline.stages.finalize",
-                  "data_pipeline.decode", "data_pipeline.fetch", "data_pipeline.writers.shard",
-                  "data_pipeline.filters", "imagehash", "scipy.fftpack")
+WORKER_MODULES = ("distributed", "PIL.Image", "PIL.ImageOps", "PIL.JpegImagePlugin", "PIL.PngImagePlugin",
+                  "urllib3", "pyarrow.parquet", "pandas", "data_pipeline.stages.ingest",
+                  "data_pipeline.stages.finalize", "data_pipeline.decode", "data_pipeline.fetch",
+                  "data_pipeline.writers.shard", "data_pipeline.filters", "imagehash", "scipy.fftpack")
+#: What the fork server imports: the module that imports ``WORKER_MODULES`` and then freezes the GC.
+WORKER_PRELOAD = ("data_pipeline.worker_preload",)
 
 
-def _warm_imports(modules: tuple[str, ...]) -> None:
-    """Why: with the ``fork`` start method a worker inherits the client's imported modules, so
-    importing them once here replaces one import per worker process (about 0.5 s of CPU each for
-    distributed + Pillow + pyarrow + scipy), which on a 2-core machine is a visible share of a build.
-    A missing optional module is skipped: the worker will report it when it really needs it."""
-    import importlib
+def local_start_method(opts: ClusterOptions) -> str | None:
+    """How LocalCluster starts worker processes: ``forkserver`` where available (POSIX), else Dask's
+    default (spawn). Why not plain ``fork``: the client is multi-threaded by then (Dask's IO loop),
+    and a child forked from a multi-threaded process can inherit a lock held by another thread; we
+    saw a forked worker stall for ten minutes that way. The fork server is a fresh single-threaded
+    interpreter that imports ``WORKER_MODULES`` once and forks each worker from that warm state."""
+    import multiprocessing
 
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ImportError:  # pragma: no cover - optional extras
-            log.debug("not pre-importing %s", name)
+    if opts.scheduler or opts.scheduler_file or not opts.processes:
+        return None
+    if opts.start_method:
+        return opts.start_method
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else None
+
+
+def start_worker_server(opts: ClusterOptions, preload: tuple[str, ...] = WORKER_PRELOAD) -> None:
+    """Start the fork server now, so it imports the worker-side modules on another core while this
+    process imports Dask, reads the recipe and writes the plan (start-up is a visible share of a
+    small build on 2 cores). Idempotent; a no-op unless the local cluster will use ``forkserver``.
+
+    Dask's pre-spawn environment (``OMP_NUM_THREADS=1``, ``MALLOC_TRIM_THRESHOLD_``, ...) is applied
+    here because a fork server only passes on the environment it was started with."""
+    if local_start_method(opts) != "forkserver":
+        return
+    import multiprocessing
+    import os
+    from multiprocessing import forkserver
+
+    for key, value in _pre_spawn_environ().items():
+        if value is not None:
+            os.environ.setdefault(key, str(value))
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(preload))
+    forkserver.ensure_running()
+
+
+def _pre_spawn_environ() -> dict[str, Any]:
+    """``distributed.nanny.pre-spawn-environ`` without importing distributed (~0.3 s, which the
+    fork server is meant to take off this process): its packaged defaults, then the user's Dask
+    config (loaded by ``import dask``) on top."""
+    import importlib.util
+
+    import dask
+    import yaml
+
+    spec = importlib.util.find_spec("distributed")
+    defaults: dict[str, Any] = {}
+    if spec is not None and spec.origin:
+        packaged = yaml.safe_load(Path(spec.origin).with_name("distributed.yaml").read_text())
+        defaults = packaged.get("distributed", {}).get("nanny", {}).get("pre-spawn-environ") or {}
+    return {**defaults, **(dask.config.get("distributed.nanny.pre-spawn-environ", default=None) or {})}
 
 
 @contextlib.contextmanager
-def dask_client(opts: ClusterOptions, preload: tuple[str, ...] = ()) -> Iterator[Client]:
+def dask_client(opts: ClusterOptions, preload: tuple[str, ...] = WORKER_PRELOAD) -> Iterator[Client]:
     """Connect to an existing scheduler, or start a LocalCluster that is closed on exit.
 
-    LocalCluster workers are forked on Linux (``start_method``): spawning a fresh interpreter per
-    worker re-imports distributed and every worker-side library, about 1.5 s of CPU per build on 2
-    cores. The cluster is started before the plan is built so forked workers do not inherit (and,
-    through the garbage collector touching them, copy) a large plan. ``spawn`` stays available.
+    LocalCluster workers are forked by a fork server that pre-imported ``preload`` (default: the
+    worker-side libraries, see ``worker_preload``; the first call in a process decides; see
+    ``local_start_method``); ``--start-method spawn`` stays available.
     """
-    from distributed import Client, LocalCluster
-
     if opts.scheduler or opts.scheduler_file:
+        from distributed import Client
+
         try:
             client = Client(opts.scheduler, scheduler_file=opts.scheduler_file, timeout="20s")
         except (OSError, TimeoutError, ValueError) as exc:
@@ -102,21 +143,38 @@ def dask_client(opts: ClusterOptions, preload: tuple[str, ...] = ()) -> Iterator
             client.close()
         return
     import os
-    import sys
 
+    start_worker_server(opts, preload)  # no-op when already started by the CLI
     import dask
+    from distributed import Client, LocalCluster
 
     n = opts.workers or max(1, (os.cpu_count() or 2))
-    method = opts.start_method or ("fork" if sys.platform == "linux" and opts.processes else None)
-    if method == "fork":
-        _warm_imports(preload)
+    method = local_start_method(opts)
+    if method == "forkserver":
+        _skip_dask_forkserver_preload()
     config = {"distributed.worker.multiprocessing-method": method} if method else {}
-    with dask.config.set(config), LocalCluster(n_workers=n, threads_per_worker=1, processes=opts.processes,
-                                               dashboard_address=":0", silence_logs=logging.WARNING) as cluster, \
-            Client(cluster) as client:
-        log.info("Started LocalCluster with %d worker(s) (%s); dashboard: %s", n, method or "default start",
-                 client.dashboard_link)
-        yield client
+    with dask.config.set(config):
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=opts.processes,
+                               dashboard_address=":0", silence_logs=logging.WARNING)
+    try:
+        with Client(cluster) as client:
+            log.info("Started LocalCluster with %d worker(s) (%s); dashboard: %s", n, method or "default start",
+                     client.dashboard_link)
+            yield client
+    finally:
+        cluster.close()
+
+
+def _skip_dask_forkserver_preload() -> None:
+    """Dask sets its own fork-server preload list on first use, importing numpy, pandas and lz4 in
+    *this* process to do so (~0.2 s). Ours is already running with a superset, so mark Dask's as
+    done. Harmless if the private flag moves: Dask then just imports those modules here."""
+    try:
+        import distributed.utils as dask_utils
+    except ImportError:  # pragma: no cover
+        return
+    if hasattr(dask_utils, "_forkserver_preload_set"):
+        dask_utils._forkserver_preload_set = True
 
 
 def _progress(total: int, desc: str, initial: int = 0):
@@ -131,20 +189,26 @@ def run_build(recipe: Recipe, out_dir: str | Path, opts: ClusterOptions | None =
     opts = opts or ClusterOptions()
     out = Path(out_dir)
     t_start = time.perf_counter()
-    with contextlib.ExitStack() as stack:
-        if client is None:  # before the plan: forked workers start lean (see dask_client)
-            client = stack.enter_context(dask_client(opts, preload=WORKER_MODULES))
-        done = _run(recipe, out, opts, client, t_start)
-        # Shutting a LocalCluster down is mostly waiting for worker processes to exit: do it in the
-        # background while the manifest and card (rebuilt from the committed stats files only) are
-        # written, instead of one after the other.
-        shutdown = stack.pop_all()
-    closer = threading.Thread(target=shutdown.close, name="dask-shutdown", daemon=True)
-    closer.start()
+    from data_pipeline.card import preload_plotting
+    from data_pipeline.plan import prepare_plan
+
+    finisher = ThreadPoolExecutor(1, thread_name_prefix="manifest")
     try:
-        manifest = _finish(recipe, done.plan, out)
+        with contextlib.ExitStack() as stack:
+            # The plan is read and written while the fork server is still importing (start_worker_server).
+            plan, resumed = prepare_plan(recipe, out)
+            threading.Thread(target=preload_plotting, name="preload-card", daemon=True).start()
+            if client is None:
+                client = stack.enter_context(dask_client(opts))
+            done = _run(recipe, out, plan, resumed, opts, client, t_start)
+            # Shutting a LocalCluster down is mostly waiting for worker processes to exit: the
+            # manifest and card (rebuilt from the committed stats files only) are written meanwhile
+            # in a helper thread. The cluster is closed in this thread, the one that opened it
+            # (Dask keeps the "current client" in a context variable only this thread may reset).
+            finished = finisher.submit(_finish, recipe, done.plan, out)
+        manifest = finished.result()
     finally:
-        closer.join()
+        finisher.shutdown()
     t_plan, t_work, t_dedup, t_end = done.timings
     log.info("Timings: cluster+plan %.2fs, ingest+dedup+write (streamed) %.2fs of which client dedup %.2fs, "
              "cluster close + manifest/card %.2fs", t_plan, t_work, t_dedup, time.perf_counter() - t_end)
@@ -155,19 +219,18 @@ def run_build(recipe: Recipe, out_dir: str | Path, opts: ClusterOptions | None =
                         manifest["n_accepted"], done.resumed, done.n_committed, manifest["reasons"])
 
 
-def _run(recipe: Recipe, out: Path, opts: ClusterOptions, client: Client, t_start: float) -> _Done:
+def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: ClusterOptions, client: Client,
+         t_start: float) -> _Done:
     """Streamed phases: ingest tasks in a bounded window (plan order); each time the plan-order prefix
     of staged shards grows, the new shards' dedup decisions are computed (client side, carried state)
     and persisted, and their finalize tasks are issued. See README "Flow" for the bounds."""
     from distributed import as_completed
 
-    from data_pipeline.plan import prepare_plan
     from data_pipeline.stages.dedup_pass import DEDUP_DIR, IncrementalDedup
     from data_pipeline.stages.finalize import finalize_shard
     from data_pipeline.stages.ingest import STAGE_DIR, ingest_shard, read_stage_stats
     from data_pipeline.writers.shard import read_committed_stats
 
-    plan, resumed = prepare_plan(recipe, out)
     (out / STAGE_DIR).mkdir(exist_ok=True)
     n_tmp = sum(remove_stale_tmp(d) for d in (out, out / STAGE_DIR, out / STAGE_DIR / DEDUP_DIR) if d.exists())
     if n_tmp:
@@ -260,7 +323,7 @@ def _run(recipe: Recipe, out: Path, opts: ClusterOptions, client: Client, t_star
 
 @dataclass(frozen=True)
 class _Done:
-    plan: Any  # ShardPlan
+    plan: ShardPlan
     resumed: bool
     n_committed: int
     timings: tuple[float, ...]

@@ -18,13 +18,14 @@ def _jpeg(img: Image.Image, **kw) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.parametrize("resample", ["lanczos", "bilinear"])
 @pytest.mark.parametrize("name, mode, size", [("astronaut", "keep_ratio", 64), ("coffee", "center_crop", 96),
                                               ("rocket", "pad", 48)])
-def test_draft_within_tolerance_of_full_decode(name, mode, size):
+def test_draft_within_tolerance_of_full_decode(name, mode, size, resample):
     from skimage import data
 
     data_bytes = _jpeg(Image.fromarray(getattr(data, name)()))
-    cfg = ImageConfig(size=size, resize_mode=mode)
+    cfg = ImageConfig(size=size, resize_mode=mode, resample=resample)
     fast = decode_image(data_bytes, cfg, use_draft=True)
     full = decode_image(data_bytes, cfg, use_draft=False)
     assert fast.used_draft and not full.used_draft
@@ -33,7 +34,9 @@ def test_draft_within_tolerance_of_full_decode(name, mode, size):
     b = np.asarray(full.image, dtype=float)
     # Tolerance: the draft's error must be small in absolute terms AND no larger than the error the
     # output's own JPEG q95 re-encode adds to every sample anyway. Measured (margin 1.5): PSNR
-    # 45 / 49 / 36.5 dB vs re-encode 31.6 / 34.2 / 35.3 dB; mean |diff| 0.9 / 0.5 / 1.2 grey levels.
+    # 45 / 49 / 36.5 dB vs re-encode 31.6 / 34.2 / 35.3 dB; mean |diff| 0.9 / 0.5 / 1.2 grey levels
+    # (lanczos); 42.4 / 49.6 / 38.0 dB vs 33.4 / 35.6 / 36.7 dB, 1.2 / 0.5 / 1.1 levels (bilinear).
+    # (Pillow's BOX filter, i.e. area averaging, fails this: 33.2 dB on coffee, so it is not offered.)
     assert np.abs(a - b).mean() < 2.0
     draft_psnr = _psnr(a, b)
     reencoded = np.asarray(Image.open(io.BytesIO(encode_image(full.image, cfg))), dtype=float)
@@ -80,6 +83,20 @@ def test_exif_orientation_applied():
     assert res.original_size == (30, 60) and res.image.size == (30, 60)
     arr = np.asarray(res.image.convert("L"), dtype=float)
     assert arr[:25].mean() > 200 and arr[35:].mean() < 50
+
+
+@pytest.mark.parametrize("mode", ["keep_ratio", "center_crop", "pad"])
+def test_bilinear_resample_is_pillows_bilinear_filter(mode):
+    from PIL import ImageOps
+    from skimage import data
+
+    src = Image.fromarray(data.astronaut())
+    geometry = {"keep_ratio": lambda m: ImageOps.contain(src, (80, 80), method=m),
+                "center_crop": lambda m: ImageOps.fit(src, (80, 80), method=m),
+                "pad": lambda m: ImageOps.pad(src, (80, 80), method=m, color=(255, 255, 255))}[mode]
+    ours = np.asarray(resize(src, 80, mode, resample="bilinear"))
+    assert np.array_equal(ours, np.asarray(geometry(Image.Resampling.BILINEAR)))
+    assert not np.array_equal(ours, np.asarray(geometry(Image.Resampling.LANCZOS)))
 
 
 def test_resize_modes_geometry_and_encode():

@@ -39,3 +39,16 @@ def test_resume_with_different_plan_or_recipe_is_refused(fixture_copy, tmp_path)
                               "sharding": {"samples_per_shard": 3}, "image": {"size": 64}})
     with pytest.raises(PlanMismatchError, match="different recipe"):
         prepare_plan(other, out)
+
+
+def test_record_json_carries_every_field_and_round_trips():
+    """to_json is written by hand (asdict was too slow for 700k records): it must not drop a field."""
+    import dataclasses
+
+    from data_pipeline.records import InputRecord
+
+    rec = InputRecord("abc", "url", "http://x/1.jpg", "src", "a cat", {"width": 3, "tags": "a,b"})
+    data = rec.to_json()
+    assert set(data) == {f.name for f in dataclasses.fields(InputRecord)}
+    assert data == dataclasses.asdict(rec)
+    assert InputRecord.from_json(data) == rec
