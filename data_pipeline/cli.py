@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (default: CPU count)")
     b.add_argument("--threads", action="store_true", help="LocalCluster with threads instead of processes")
     b.add_argument("--start-method", choices=("fork", "forkserver", "spawn"), default=None,
-                   help="how LocalCluster starts worker processes (default: fork on Linux, else Dask's default)")
+                   help="how LocalCluster starts worker processes (default: forkserver where available, else spawn)")
     i = sub.add_parser("inspect", help="counts, rejection reasons and caption lengths of a build folder")
     i.add_argument("dir")
     v = sub.add_parser("validate", help="check tars, counts and sha256s of a build folder")

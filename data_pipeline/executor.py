@@ -252,6 +252,7 @@ def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: Cluste
     dedup = IncrementalDedup(out, recipe.filters)
     ready: deque[tuple[int, dict]] = deque()  # decided, waiting for a finalize slot (plan order)
     ingesting: dict[str, int] = {}
+    staged_hashes: dict[int, list[list[str]]] = {}  # from ingest results, until the shard is decided
     finalizing: dict[str, int] = {}
     t_dedup = 0.0
 
@@ -271,7 +272,7 @@ def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: Cluste
                 continue
             if idx not in staged:
                 break
-            dups = dedup.decide(idx)
+            dups = dedup.decide(idx, staged_hashes.pop(idx, None))
             ids = {r.id for r in plan.shards[idx].records}
             ready.append((idx, {k: v for k, v in dups.items() if k in ids}))
         t_dedup += time.perf_counter() - t0
@@ -302,7 +303,9 @@ def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: Cluste
         for fut in pending:
             st = fut.result()
             if fut.key in ingesting:
-                staged.add(ingesting.pop(fut.key))
+                idx = ingesting.pop(fut.key)
+                staged.add(idx)
+                staged_hashes[idx] = st.pop("dedup_hashes", None)
                 n_fetched += st["n_inputs"]
                 advance_dedup()
             else:

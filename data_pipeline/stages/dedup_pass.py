@@ -50,7 +50,8 @@ def decision_path(out_dir: str | Path, index: int) -> Path:
 
 
 def read_staged_hashes(out_dir: str | Path, index: int) -> list[list[str]]:
-    """[[id, sha256, phash], ...] of the still-pending samples of a staged shard, in plan order."""
+    """[[id, sha256, phash], ...] of the still-pending samples of a staged shard, in plan order, read
+    back from the staged parquet (a resumed build; otherwise the ingest task's result carries them)."""
     import pyarrow.parquet as pq
 
     t = pq.read_table(stage_paths(out_dir, index)["parquet"], columns=["key", "status", "sha256", "phash"])
@@ -99,16 +100,20 @@ class IncrementalDedup:
         self.next_index += 1
         return data["rejected"]
 
-    def decide(self, index: int) -> Decisions:
+    def decide(self, index: int, hashes: list[list[str]] | None = None) -> Decisions:
         """Shard ``index``'s decisions: reused if persisted, else computed from its staged hashes
-        (shards < index must already be loaded/decided) and written atomically."""
+        (``hashes``, as the ingest task returned them, or read back from the stage) and written
+        atomically. Shards < index must already be loaded/decided."""
         got = self.load(index)
         if got is not None:
             return got
         if self.filters and not stage_paths(self.out, index)["parquet"].exists():
             raise DataPipelineError(f"shard {index:05d} has neither dedup decisions nor a staged file in {self.out}",
                                     "build into a fresh output folder (this one was changed by hand)")
-        hashes = read_staged_hashes(self.out, index) if self.filters else []
+        if not self.filters:
+            hashes = []
+        elif hashes is None:
+            hashes = read_staged_hashes(self.out, index)
         rejected = self._run(hashes)
         path = decision_path(self.out, index)
         path.parent.mkdir(parents=True, exist_ok=True)

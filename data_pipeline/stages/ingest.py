@@ -91,4 +91,7 @@ def ingest_shard(shard: ShardSpec, recipe: Recipe, out_dir: str) -> dict[str, An
              "reasons": dict(reasons), "bytes": paths["parquet"].stat().st_size,
              "seconds": round(time.perf_counter() - t0, 3)}
     atomic_write_json(paths["stats"], stats)
-    return stats
+    # The hashes the client's dedup needs ride along in the result (~100 bytes per input), so the
+    # client does not read them back from the staged parquet (and import pyarrow + pandas mid-build
+    # to do so). Only a resumed build, whose staged shards have no task result, reads them back.
+    return stats | {"dedup_hashes": [[s.id, s.sha256, s.phash] for s in samples if s.pending]}

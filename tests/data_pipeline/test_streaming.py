@@ -143,3 +143,25 @@ def test_folder_with_the_former_job_wide_dedup_file_resumes_with_its_decisions(h
     by = {r["locator"].rsplit("/", 1)[1]: r for r in _rows(out)}
     assert s.n_shards == 3 and validate_dir(out) == []
     assert by["lg5.png"]["reason"] == "duplicate_exact" and by["lg5.png"]["duplicate_of"] == by["lg0.png"]["key"]
+
+
+def test_hashes_returned_by_ingest_are_the_staged_ones(http_server, tmp_path):
+    """The client decides dedup from the hashes in the ingest result; a resumed build reads them back
+    from the staged parquet instead. Both must be the same list, in plan order, pending samples only."""
+    from data_pipeline.plan import build_plan
+    from data_pipeline.stages.dedup_pass import read_staged_hashes
+    from data_pipeline.stages.ingest import ingest_shard
+
+    bodies = [_png(40), _png(41), b"", _png(40)]  # the empty body is rejected at fetch: not in the hashes
+    urls = [http_server.add(f"/hh{i}.png", Route(body=b, ctype="image/png")) for i, b in enumerate(bodies)]
+    (tmp_path / "urls.jsonl").write_text("".join(f'{{"url": "{u}"}}\n' for u in urls))
+    recipe = recipe_from_dict({"sources": [{"type": "jsonl", "path": "urls.jsonl"}], "image": {"size": 32},
+                               "sharding": {"samples_per_shard": 4}, "filters": {"exact_dedup": True},
+                               "captioner": None}, base_dir=tmp_path)
+    shard = build_plan(recipe).shards[0]
+    out = tmp_path / "out"
+    (out / "_stage").mkdir(parents=True)
+    st = ingest_shard(shard, recipe, str(out))
+    assert st["n_pending"] == 3 and len(st["dedup_hashes"]) == 3
+    assert st["dedup_hashes"] == read_staged_hashes(out, shard.index)
+    assert [h[0] for h in st["dedup_hashes"]] == [r.id for r in shard.records if r.locator != urls[2]]

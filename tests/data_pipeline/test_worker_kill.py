@@ -24,11 +24,12 @@ pytestmark = pytest.mark.slow
 def test_killed_worker_mid_shard_is_retried(http_server, tmp_path):
     from distributed import Client, LocalCluster
 
-    urls = []
+    urls, routes = [], []
     for i in range(8):
         buf = io.BytesIO()
         Image.new("RGB", (40, 40), (30 * i, 255 - 30 * i, (70 * i) % 255)).save(buf, format="PNG")
-        urls.append(http_server.add(f"/wk{i}.png", Route(body=buf.getvalue(), ctype="image/png", delay=0.6)))
+        routes.append(Route(body=buf.getvalue(), ctype="image/png", delay=0.6))
+        urls.append(http_server.add(f"/wk{i}.png", routes[-1]))
     (tmp_path / "urls.jsonl").write_text("".join(f'{{"url": "{u}"}}\n' for u in urls))
     recipe = recipe_from_dict({"sources": [{"type": "jsonl", "path": "urls.jsonl"}],
                                "sharding": {"samples_per_shard": 2}, "image": {"size": 32},
@@ -44,15 +45,19 @@ def test_killed_worker_mid_shard_is_retried(http_server, tmp_path):
         victim = None
         deadline = time.monotonic() + 60
         while victim is None and time.monotonic() < deadline:
-            busy = [w for w, keys in client.processing().items() if any("ingest" in str(k) for k in keys)]
-            if busy:
-                time.sleep(0.3)  # mid-fetch: each sample takes >= 0.6 s
-                victim = busy[0]
+            # mid-shard for certain: the server has seen a request of the shard (each takes 0.6 s)
+            started = [i // 2 for i, r in enumerate(routes) if r.hits]  # 2 inputs per shard, plan order
+            if started:
+                name = f"ingest-{started[0]:05d}-"
+                owners = [w for w, keys in client.processing().items() if any(name in str(k) for k in keys)]
+                victim = owners[0] if owners else None
             time.sleep(0.02)
         assert victim is not None
         os.kill(pids[victim], signal.SIGKILL)
         thread.join(timeout=120)
         assert pids[victim] not in client.run(os.getpid).values()  # the killed process really died
+    # the victim's shard really ran again: its first input was requested by both attempts
+    assert any(r.hits >= 2 for r in routes), [r.hits for r in routes]
     summary = result["s"]
     assert summary.n_inputs == 8 and summary.n_accepted == 8
     rows = [r for p in sorted(out.glob("*.parquet")) for r in pq.read_table(p).to_pylist()]
