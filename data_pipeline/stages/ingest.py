@@ -2,11 +2,13 @@
 
 Why staged: a shard's dedup decisions need every earlier shard of the plan (see filters/dedup.py),
 so survivors are kept as resized, re-encoded bytes in ``_stage/NNNNN.parquet`` until they exist.
-Fetch+decode run in a bounded thread pool per worker: network waits and Pillow's C code overlap.
+Fetches run in a bounded thread pool per worker (network waits overlap); the CPU part after each
+fetch waits for one of the worker's CPU slots (``data_pipeline.cpu_slots``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -16,9 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from data_pipeline.atomic import atomic_write_json, commit, tmp_path_for
+from data_pipeline.cpu_slots import cpu_slots
 from data_pipeline.sample import Sample
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from data_pipeline.plan import ShardSpec
     from data_pipeline.recipe import Recipe
 
@@ -39,20 +44,28 @@ def read_stage_stats(out_dir: str | Path, index: int) -> dict[str, Any] | None:
     return stats if p["parquet"].exists() and p["parquet"].stat().st_size == stats.get("bytes") else None
 
 
-def process_sample(sample: Sample, recipe: Recipe) -> Sample:
-    """Fetch -> decode -> resize -> encode -> hash, recording the first failure as the reason."""
-    import imagehash
-
-    from data_pipeline.decode import decode_image, encode_image
+def process_sample(sample: Sample, recipe: Recipe,
+                   cpu_slot: AbstractContextManager[Any] | None = None) -> Sample:
+    """Fetch -> decode -> resize -> encode -> hash, recording the first failure as the reason.
+    ``cpu_slot`` is held for everything after the fetch (see ``data_pipeline.cpu_slots``)."""
     from data_pipeline.fetch import fetch_record
 
     got = fetch_record(sample.record, recipe.fetch)
     if got.reason:
         sample.reject("fetch", got.reason, got.detail)
         return sample
-    sample.fetched_bytes = len(got.data)
-    sample.sha256 = hashlib.sha256(got.data).hexdigest()
-    dec = decode_image(got.data, recipe.image)
+    with cpu_slot or contextlib.nullcontext():
+        return _process_fetched(sample, got.data, recipe)
+
+
+def _process_fetched(sample: Sample, data: bytes, recipe: Recipe) -> Sample:
+    import imagehash
+
+    from data_pipeline.decode import decode_image, encode_image
+
+    sample.fetched_bytes = len(data)
+    sample.sha256 = hashlib.sha256(data).hexdigest()
+    dec = decode_image(data, recipe.image)
     if dec.reason:
         sample.reject("decode", dec.reason, dec.detail)
         return sample
@@ -78,7 +91,8 @@ def ingest_shard(shard: ShardSpec, recipe: Recipe, out_dir: str) -> dict[str, An
 
     samples = [Sample(record=r) for r in shard.records]
     with ThreadPoolExecutor(max_workers=min(recipe.fetch.threads, max(1, len(samples)))) as pool:
-        samples = list(pool.map(lambda s: process_sample(s, recipe), samples))
+        slot = cpu_slots()  # here, in the task's thread: the pool's threads cannot find the worker
+        samples = list(pool.map(lambda s: process_sample(s, recipe, slot), samples))
     for f in per_sample_filters(recipe.filters):
         f.apply(samples)
     paths = stage_paths(out_dir, shard.index)
