@@ -57,7 +57,7 @@ def _to_rgb(img: Image) -> Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
-def resize(img: Image, size: int, mode: str, resample: str = "lanczos") -> Image:
+def resize(img: Image, size: int, mode: str, resample: str = "bilinear") -> Image:
     """Resize with Pillow's ImageOps helpers: the geometry each mode promises, with the recipe's
     filter (``ImageConfig.resample``)."""
     from PIL import Image as PILImage
@@ -65,7 +65,7 @@ def resize(img: Image, size: int, mode: str, resample: str = "lanczos") -> Image
 
     if mode == "none":
         return img
-    method = PILImage.Resampling.BILINEAR if resample == "bilinear" else PILImage.Resampling.LANCZOS
+    method = PILImage.Resampling.LANCZOS if resample == "lanczos" else PILImage.Resampling.BILINEAR
     if mode == "center_crop":
         return ImageOps.fit(img, (size, size), method=method)
     if mode == "pad":

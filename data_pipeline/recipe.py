@@ -88,10 +88,10 @@ class ImageConfig(BaseModel):
     quality: int = Field(95, ge=1, le=100)
     max_pixels: int = Field(89_478_485, gt=0)  # above this the decode is refused (decompression bomb)
     use_draft: bool = True  # JPEG reduced-scale decoding when it stays within tolerance
-    # Resize filter (Pillow's, scaled to the reduction so both antialias). lanczos: sharpest.
-    # bilinear: torchvision's default Resize filter, softer, ~2x cheaper: the resize is the largest
-    # per-image cost after the JPEG decode.
-    resample: Literal["lanczos", "bilinear"] = "lanczos"
+    # Resize filter (Pillow's, widened with the reduction so both antialias). bilinear: the filter
+    # torchvision's Resize uses by default, the one training code applies anyway. lanczos: sharper,
+    # ~2x the resize cost, which is the largest per-image cost after the JPEG decode.
+    resample: Literal["bilinear", "lanczos"] = "bilinear"
 
 
 class FetchConfig(BaseModel):
