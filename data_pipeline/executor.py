@@ -60,10 +60,14 @@ class BuildSummary:
 
 #: Worker-side modules, imported once by the fork server (``worker_preload``) so workers start warm.
 #: pandas is there because pyarrow imports it on the first table it builds (~0.45 s per process).
-WORKER_MODULES = ("distributed", "PIL.Image", "PIL.ImageOps", "PIL.JpegImagePlugin", "PIL.PngImagePlugin",
-                  "urllib3", "pyarrow.parquet", "pandas", "data_pipeline.stages.ingest",
-                  "data_pipeline.stages.finalize", "data_pipeline.decode", "data_pipeline.fetch",
-                  "data_pipeline.writers.shard", "data_pipeline.filters", "imagehash", "scipy.fftpack")
+#: recipe and plan are there because unpickling a task's arguments imports them (pydantic: ~0.2 s),
+#: pyarrow.dataset because ``pq.read_table`` imports it, the five Pillow plugins because the first
+#: ``Image.open`` does (``Image.preinit``).
+WORKER_MODULES = ("distributed", "PIL.Image", "PIL.ImageOps", "PIL.BmpImagePlugin", "PIL.GifImagePlugin",
+                  "PIL.JpegImagePlugin", "PIL.PngImagePlugin", "PIL.PpmImagePlugin", "urllib3", "pyarrow.parquet", "pyarrow.dataset", "pandas", "data_pipeline.recipe",
+                  "data_pipeline.plan", "data_pipeline.stages.ingest", "data_pipeline.stages.finalize",
+                  "data_pipeline.decode", "data_pipeline.fetch", "data_pipeline.writers.shard",
+                  "data_pipeline.filters.aspect", "data_pipeline.filters.size", "imagehash", "scipy.fftpack")
 #: What the fork server imports: the module that imports ``WORKER_MODULES`` and then freezes the GC.
 WORKER_PRELOAD = ("data_pipeline.worker_preload",)
 

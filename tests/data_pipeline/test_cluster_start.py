@@ -32,3 +32,36 @@ def test_start_method_follows_the_options():
     assert local_start_method(ClusterOptions(start_method="spawn")) == "spawn"
     assert local_start_method(ClusterOptions(processes=False)) is None
     assert local_start_method(ClusterOptions(scheduler="tcp://127.0.0.1:8786")) is None
+
+
+def _new_modules_after_a_shard(recipe, shard, out_dir: str) -> list[str]:
+    from data_pipeline.stages.finalize import finalize_shard
+    from data_pipeline.stages.ingest import ingest_shard
+
+    before = set(sys.modules)
+    ingest_shard(shard, recipe=recipe, out_dir=out_dir)
+    finalize_shard(shard.index, recipe, out_dir, {})
+    return sorted(set(sys.modules) - before)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="forkserver is the default start method on POSIX")
+def test_a_warm_worker_imports_nothing_heavy_while_working(tmp_path):
+    """Unpickling a task's arguments and running it must not import modules on the worker's clock
+    (it did: the pydantic recipe, ~0.2 s per worker at its first task)."""
+    from PIL import Image
+
+    from data_pipeline.plan import build_plan
+    from data_pipeline.recipe import recipe_from_dict
+
+    (tmp_path / "imgs").mkdir()
+    for i in range(2):
+        Image.new("RGB", (40, 30), (90 * i, 50, 20)).save(tmp_path / "imgs" / f"{i}.jpg")
+    recipe = recipe_from_dict({"sources": [{"type": "folder", "path": str(tmp_path / "imgs")}],
+                               "image": {"size": 16}, "captioner": None})
+    (tmp_path / "out" / "_stage").mkdir(parents=True)
+    with dask_client(ClusterOptions(workers=1)) as client:
+        new = client.submit(_new_modules_after_a_shard, recipe, build_plan(recipe).shards[0],
+                            str(tmp_path / "out"), pure=False).result()
+    heavy = ("data_pipeline", "pydantic", "pyarrow", "pandas", "PIL", "scipy", "numpy", "imagehash", "urllib3")
+    bad = [m for m in new if m.split(".")[0] in heavy]
+    assert bad == [], " ".join(bad)
