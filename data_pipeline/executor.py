@@ -75,8 +75,9 @@ WORKER_PRELOAD = ("data_pipeline.worker_preload",)
 def local_start_method(opts: ClusterOptions) -> str | None:
     """How LocalCluster starts worker processes: ``forkserver`` where available (POSIX), else Dask's
     default (spawn). Why not plain ``fork``: the client is multi-threaded by then (Dask's IO loop),
-    and a child forked from a multi-threaded process can inherit a lock held by another thread; we
-    saw a forked worker stall for ten minutes that way. The fork server is a fresh single-threaded
+    and a child forked from a multi-threaded process can inherit a lock held by another thread (one
+    of our builds had a forked worker stall for ten minutes while starting a thread, consistent with
+    that; it did not reproduce). The fork server is a fresh single-threaded
     interpreter that imports ``WORKER_MODULES`` once and forks each worker from that warm state."""
     import multiprocessing
 
