@@ -19,20 +19,19 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from unified_bench.models.base import Capability, ModelAdapter, ModelIdentity
+from unified_bench.models.base import Capability
 from unified_bench.models.common import (
     ChatUnderstanding,
     WarnOnce,
-    component,
     seed_batch,
     to_pil,
 )
+from unified_bench.models.transformers_base import TransformersAdapter
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from unified_bench.models.hub import ResolvedModel
-    from unified_bench.specs import GenerationSettings, RuntimeOptions
+    from unified_bench.specs import GenerationSettings
 
 logger = logging.getLogger(__name__)
 
@@ -40,32 +39,22 @@ logger = logging.getLogger(__name__)
 _DOWNSAMPLE = 8
 
 
-class Emu3Adapter(ChatUnderstanding, ModelAdapter):
+class Emu3Adapter(ChatUnderstanding, TransformersAdapter):
     """Unified Emu3 model (the -Chat/-Gen checkpoints share the architecture)."""
 
     capabilities = frozenset({Capability.CAPTION, Capability.ANSWER, Capability.GENERATE})
 
-    def __init__(self, resolved: ResolvedModel, runtime: RuntimeOptions, role: str = "unified") -> None:
+    def classes(self) -> tuple[Any, Any]:
         from transformers import Emu3ForConditionalGeneration, Emu3Processor
 
-        self.resolved = resolved
-        self.runtime = runtime.resolved()
-        self.role = role
-        self.dtype = self.runtime.torch_dtype()
-        self.model = Emu3ForConditionalGeneration.from_pretrained(resolved.path, dtype=self.dtype)
-        self.model.to(self.runtime.device).eval()
-        self.processor = Emu3Processor.from_pretrained(resolved.path)
+        return Emu3ForConditionalGeneration, Emu3Processor
+
+    def prepare(self) -> None:
+        self._warn = WarnOnce(logger)
         self.processor.tokenizer.padding_side = "left"
         if not self.model.config.vocabulary_map:
             # Converted checkpoints carry it; a bare config needs it to map BPE <-> VQ codes.
             self.model.config.vocabulary_map = dict(self.processor.tokenizer.get_vocab())
-        self._warn = WarnOnce(logger)
-
-    def identity(self) -> ModelIdentity:
-        return ModelIdentity(
-            spec=self.resolved.spec.raw,
-            components=(component(self.resolved, self.role, type(self.model).__name__),),
-        )
 
     def generation_notes(self, settings: GenerationSettings) -> dict[str, str]:
         notes = {"num_inference_steps": "ignored: autoregressive generation has no denoising steps"}
@@ -148,7 +137,3 @@ class Emu3Adapter(ChatUnderstanding, ModelAdapter):
         with torch.no_grad():
             pixels = self.model.decode_image_tokens(image_tokens=tokens, height=h, width=w)
         return to_pil(pixels)
-
-    def close(self) -> None:
-        self.model.to("cpu")
-        del self.model

@@ -17,49 +17,37 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from unified_bench.models.base import Capability, ModelAdapter, ModelIdentity
+from unified_bench.models.base import Capability
 from unified_bench.models.common import (
     ChatUnderstanding,
     WarnOnce,
-    component,
     seed_batch,
     to_pil,
 )
+from unified_bench.models.transformers_base import TransformersAdapter
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from unified_bench.models.hub import ResolvedModel
-    from unified_bench.specs import GenerationSettings, RuntimeOptions
+    from unified_bench.specs import GenerationSettings
 
 logger = logging.getLogger(__name__)
 
 
-class JanusAdapter(ChatUnderstanding, ModelAdapter):
+class JanusAdapter(ChatUnderstanding, TransformersAdapter):
     """Unified Janus model: one checkpoint for both directions."""
 
     capabilities = frozenset({Capability.CAPTION, Capability.ANSWER, Capability.GENERATE})
     chat_fallback = "<|User|>: {images}\n{text}\n\n<|Assistant|>:"
 
-    def __init__(self, resolved: ResolvedModel, runtime: RuntimeOptions, role: str = "unified") -> None:
+    def classes(self) -> tuple[Any, Any]:
         from transformers import JanusForConditionalGeneration, JanusProcessor
 
-        self.resolved = resolved
-        self.runtime = runtime.resolved()
-        self.role = role
-        self.dtype = self.runtime.torch_dtype()
-        self.model = JanusForConditionalGeneration.from_pretrained(resolved.path, dtype=self.dtype)
-        self.model.to(self.runtime.device).eval()
-        self.processor = JanusProcessor.from_pretrained(resolved.path)
-        self.processor.tokenizer.padding_side = "left"
-        self._warn = WarnOnce(logger)
+        return JanusForConditionalGeneration, JanusProcessor
 
-    # ----------------------------------------------------------------------------- identity
-    def identity(self) -> ModelIdentity:
-        return ModelIdentity(
-            spec=self.resolved.spec.raw,
-            components=(component(self.resolved, self.role, type(self.model).__name__),),
-        )
+    def prepare(self) -> None:
+        self._warn = WarnOnce(logger)
+        self.processor.tokenizer.padding_side = "left"
 
     @property
     def image_size(self) -> int:
@@ -108,7 +96,3 @@ class JanusAdapter(ChatUnderstanding, ModelAdapter):
         with torch.no_grad():
             pixels = self.model.decode_image_tokens(tokens)
         return to_pil(pixels)
-
-    def close(self) -> None:
-        self.model.to("cpu")
-        del self.model

@@ -9,34 +9,27 @@ chat template cover them.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import Any
 
-from unified_bench.models.base import Capability, ModelAdapter, ModelIdentity
-from unified_bench.models.common import ChatUnderstanding, component
-
-if TYPE_CHECKING:
-
-    from unified_bench.models.hub import ResolvedModel
-    from unified_bench.specs import RuntimeOptions
+from unified_bench.models.base import Capability
+from unified_bench.models.common import ChatUnderstanding
+from unified_bench.models.transformers_base import TransformersAdapter
 
 logger = logging.getLogger(__name__)
 
 
-class VLMAdapter(ChatUnderstanding, ModelAdapter):
+class VLMAdapter(ChatUnderstanding, TransformersAdapter):
     """Understanding-only adapter for image-text-to-text checkpoints with a chat template."""
 
     capabilities = frozenset({Capability.CAPTION, Capability.ANSWER})
+    default_role = "understanding"
 
-    def __init__(self, resolved: ResolvedModel, runtime: RuntimeOptions, role: str = "understanding") -> None:
+    def classes(self) -> tuple[Any, Any]:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        self.resolved = resolved
-        self.runtime = runtime.resolved()
-        self.role = role
-        self.dtype = self.runtime.torch_dtype()
-        self.model = AutoModelForImageTextToText.from_pretrained(resolved.path, dtype=self.dtype)
-        self.model.to(self.runtime.device).eval()
-        self.processor = AutoProcessor.from_pretrained(resolved.path)
+        return AutoModelForImageTextToText, AutoProcessor
+
+    def prepare(self) -> None:
         tokenizer = getattr(self.processor, "tokenizer", None)
         if tokenizer is not None:
             # Decoder-only models must be left-padded for batched generation.
@@ -46,16 +39,5 @@ class VLMAdapter(ChatUnderstanding, ModelAdapter):
         if not getattr(self.processor, "chat_template", None):
             logger.warning(
                 "%s ships no chat template; prompts use the plain 'USER: <image>TEXT ASSISTANT:' format.",
-                resolved.source,
+                self.resolved.source,
             )
-
-    def identity(self) -> ModelIdentity:
-        return ModelIdentity(
-            spec=self.resolved.spec.raw,
-            components=(component(self.resolved, self.role, type(self.model).__name__),),
-        )
-
-
-    def close(self) -> None:
-        self.model.to("cpu")
-        del self.model
