@@ -40,15 +40,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     from PIL import Image
 
     from data_pipeline.captioners.base import CaptionerConfig
-    from data_pipeline.captioners.testing import build_tiny_llava
     from data_pipeline.captioners.transformers_vlm import TransformersCaptioner
+    from unified_bench.demo.models import build_demo_vlm
 
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     images = [Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)) for _ in range(args.images)]
 
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = build_tiny_llava(tmp, hidden_size=args.hidden, num_layers=args.layers)
+        model_dir = build_demo_vlm(tmp, hidden_size=args.hidden, num_layers=args.layers)
         prompt = None if args.long_prompt else SHORT_PROMPT
         params = {"model": str(model_dir), "max_new_tokens": args.tokens, "temperature": 0.0, "prompt": prompt}
         batched = TransformersCaptioner(CaptionerConfig(batch_size=args.batch, **params))

@@ -15,9 +15,9 @@ from tests.data_pipeline.conftest import FIXTURE_IMAGES
 
 @pytest.fixture(scope="module")
 def tiny_llava(tmp_path_factory):
-    from data_pipeline.captioners.testing import build_tiny_llava
+    from unified_bench.demo.models import build_demo_vlm
 
-    return build_tiny_llava(tmp_path_factory.mktemp("llava") / "model")
+    return build_demo_vlm(tmp_path_factory.mktemp("llava") / "model")
 
 
 def test_build_with_local_captioner_records_captions_and_qc(tiny_llava, tmp_path, dask_client):

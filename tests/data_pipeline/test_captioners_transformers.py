@@ -12,8 +12,8 @@ from data_pipeline.captioners.base import CaptionerConfig
 from data_pipeline.captioners.errors import CaptionerError
 from data_pipeline.captioners.factory import clear_captioner_cache, config_key, get_captioner
 from data_pipeline.captioners.revision import resolve_revision
-from data_pipeline.captioners.testing import build_tiny_llava
 from data_pipeline.captioners.transformers_vlm import TransformersCaptioner
+from unified_bench.demo.models import build_demo_vlm
 from unified_bench.models.hub import content_hash
 
 try:
@@ -26,7 +26,7 @@ PROMPT = "Describe this image in detail."
 
 @pytest.fixture(scope="module")
 def tiny_llava(tmp_path_factory):
-    return build_tiny_llava(tmp_path_factory.mktemp("tiny-llava") / "model")
+    return build_demo_vlm(tmp_path_factory.mktemp("tiny-llava") / "model")
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +74,8 @@ def test_batched_equals_one_at_a_time_and_direct_transformers(tiny_llava, images
 def test_finish_reason_length_when_token_limit_hit(tiny_llava, images):
     results = TransformersCaptioner(_config(tiny_llava, max_new_tokens=2)).caption_batch(images[:3])
     # Random weights almost never emit EOS in two steps; the direct run confirms it did not here.
-    _, tokens = _direct_greedy(tiny_llava, images[0], 2)
-    assert 2 not in tokens
+    processor, tokens = _direct_greedy(tiny_llava, images[0], 2)
+    assert processor.tokenizer.eos_token_id not in tokens
     assert [r.finish_reason for r in results] == ["length"] * 3
 
 

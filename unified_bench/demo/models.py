@@ -229,8 +229,20 @@ _LLAVA_CHAT_TEMPLATE = (
 )
 
 
-def build_demo_vlm(out_dir: str | Path) -> Path:
-    """Tiny LLaVA (``LlavaForConditionalGeneration``), loadable through ``AutoModelForImageTextToText``."""
+def build_demo_vlm(
+    out_dir: str | Path,
+    *,
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    image_size: int = DEMO_IMAGE_SIZE,
+    patch_size: int = 8,
+) -> Path:
+    """Tiny LLaVA (``LlavaForConditionalGeneration``), loadable through ``AutoModelForImageTextToText``.
+
+    Also the data pipeline's test and benchmark captioner (larger ``hidden_size`` / ``num_layers``
+    there): a CLIP vision tower and a Llama text model with seeded random weights, a byte-level BPE
+    trained on ``_CORPUS`` and a chat template. Captions are gibberish but deterministic.
+    """
     from transformers import (
         CLIPImageProcessor,
         CLIPVisionConfig,
@@ -249,15 +261,16 @@ def build_demo_vlm(out_dir: str | Path) -> Path:
         extra_special_tokens={"image_token": "<image>"},
     )
     ids = tokenizer.convert_tokens_to_ids
-    patch = 8
     config = LlavaConfig(
         vision_config=CLIPVisionConfig(
             hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-            image_size=DEMO_IMAGE_SIZE, patch_size=patch, projection_dim=32,
+            image_size=image_size, patch_size=patch_size, projection_dim=32,
         ).to_dict(),
         text_config=LlamaConfig(
-            vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+            vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+            num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2,
+            # long captioning prompts are ~1000 tokens of this tiny tokenizer
+            max_position_embeddings=2048,
             bos_token_id=ids("<s>"), eos_token_id=ids("</s>"), pad_token_id=ids("<pad>"),
         ).to_dict(),
         image_token_index=ids("<image>"),
@@ -270,11 +283,11 @@ def build_demo_vlm(out_dir: str | Path) -> Path:
         bos_token_id=ids("<s>"), eos_token_id=ids("</s>"), pad_token_id=ids("<pad>")
     )
     image_processor = CLIPImageProcessor(
-        size={"shortest_edge": DEMO_IMAGE_SIZE},
-        crop_size={"height": DEMO_IMAGE_SIZE, "width": DEMO_IMAGE_SIZE},
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
     )
     processor = LlavaProcessor(
-        image_processor=image_processor, tokenizer=tokenizer, patch_size=patch,
+        image_processor=image_processor, tokenizer=tokenizer, patch_size=patch_size,
         vision_feature_select_strategy="default", chat_template=_LLAVA_CHAT_TEMPLATE,
         num_additional_image_tokens=1,
     )
