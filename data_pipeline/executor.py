@@ -64,12 +64,13 @@ class BuildSummary:
 #: pyarrow.dataset because ``pq.read_table`` imports it, the five Pillow plugins because the first
 #: ``Image.open`` does (``Image.preinit``).
 WORKER_MODULES = ("distributed", "PIL.Image", "PIL.ImageOps", "PIL.BmpImagePlugin", "PIL.GifImagePlugin",
-                  "PIL.JpegImagePlugin", "PIL.PngImagePlugin", "PIL.PpmImagePlugin", "urllib3", "pyarrow.parquet", "pyarrow.dataset", "pandas", "data_pipeline.recipe",
-                  "data_pipeline.plan", "data_pipeline.stages.ingest", "data_pipeline.stages.finalize",
-                  "data_pipeline.decode", "data_pipeline.fetch", "data_pipeline.writers.shard",
-                  "data_pipeline.filters.aspect", "data_pipeline.filters.size", "imagehash", "scipy.fftpack")
+                  "PIL.JpegImagePlugin", "PIL.PngImagePlugin", "PIL.PpmImagePlugin", "urllib3",
+                  "pyarrow.parquet", "pyarrow.dataset", "pandas", "data_pipeline.recipe", "data_pipeline.plan",
+                  "data_pipeline.stages.ingest", "data_pipeline.stages.finalize", "data_pipeline.decode",
+                  "data_pipeline.fetch", "data_pipeline.writers.shard", "data_pipeline.filters.aspect",
+                  "data_pipeline.filters.size", "imagehash", "scipy.fftpack")
 #: What the fork server imports: the module that imports ``WORKER_MODULES`` and then freezes the GC.
-WORKER_PRELOAD = ("data_pipeline.worker_preload",)
+WORKER_PRELOAD = "data_pipeline.worker_preload"
 
 
 def local_start_method(opts: ClusterOptions) -> str | None:
@@ -88,7 +89,7 @@ def local_start_method(opts: ClusterOptions) -> str | None:
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else None
 
 
-def start_worker_server(opts: ClusterOptions, preload: tuple[str, ...] = WORKER_PRELOAD) -> None:
+def start_worker_server(opts: ClusterOptions) -> None:
     """Start the fork server now, so it imports the worker-side modules on another core while this
     process imports Dask, reads the recipe and writes the plan (start-up is a visible share of a
     small build on 2 cores). Idempotent; a no-op unless the local cluster will use ``forkserver``.
@@ -104,7 +105,7 @@ def start_worker_server(opts: ClusterOptions, preload: tuple[str, ...] = WORKER_
     for key, value in _pre_spawn_environ().items():
         if value is not None:
             os.environ.setdefault(key, str(value))
-    multiprocessing.get_context("forkserver").set_forkserver_preload(list(preload))
+    multiprocessing.get_context("forkserver").set_forkserver_preload([WORKER_PRELOAD])
     forkserver.ensure_running()
 
 
@@ -126,12 +127,11 @@ def _pre_spawn_environ() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def dask_client(opts: ClusterOptions, preload: tuple[str, ...] = WORKER_PRELOAD) -> Iterator[Client]:
+def dask_client(opts: ClusterOptions) -> Iterator[Client]:
     """Connect to an existing scheduler, or start a LocalCluster that is closed on exit.
 
-    LocalCluster workers are forked by a fork server that pre-imported ``preload`` (default: the
-    worker-side libraries, see ``worker_preload``; the first call in a process decides; see
-    ``local_start_method``); ``--start-method spawn`` stays available.
+    LocalCluster workers are forked by a fork server that pre-imported the worker-side libraries
+    (``worker_preload``; see ``local_start_method``); ``--start-method spawn`` stays available.
     """
     if opts.scheduler or opts.scheduler_file:
         from distributed import Client
@@ -149,7 +149,7 @@ def dask_client(opts: ClusterOptions, preload: tuple[str, ...] = WORKER_PRELOAD)
         return
     import os
 
-    start_worker_server(opts, preload)  # no-op when already started by the CLI
+    start_worker_server(opts)  # no-op when already started by the CLI
     import dask
     from distributed import Client, LocalCluster
 
