@@ -74,7 +74,8 @@ def default_samples() -> list[SampleSpec]:
         SampleSpec('x<&>"id', _scores(0.5), caption=TRICKY_CAPTION, ref_mode="RGBA"),
         SampleSpec(
             "img_failed",
-            {k: None for k in IN_OVERALL + AUX},
+            # as the unified task writes a failure: 0 on every encoder (it counts in the mean), no aux
+            {**{k: 0.0 for k in IN_OVERALL}, **{k: None for k in AUX}},
             caption=None,
             status="failed",
             error=TRICKY_ERROR,
@@ -140,10 +141,11 @@ def build_results(
         MetricInfo(
             name=n,
             higher_is_better=True,
-            lower_bound=-1.0,
-            upper_bound=1.0,
+            lower_bound=-100.0,  # declared on the aggregate's x100 scale, as the unified task does
+            upper_bound=100.0,
             in_overall=True,
-            details={"checkpoint": f"tiny/{n}", "revision": "abc123", "preprocessing": "resize 32 <bicubic>"},
+            details={"scale": 100, "checkpoint": f"tiny/{n}", "revision": "abc123",
+                     "preprocessing": "resize 32 <bicubic>"},
         )
         for n in IN_OVERALL
     ] + [

@@ -174,7 +174,8 @@ def test_failed_sample_shows_error_and_placeholder(rendered):
     assert gen.startswith("data:image/svg+xml;base64,")
     assert b"failed" in base64.b64decode(gen.split(",", 1)[1])
     score_cells = [c for c in row["cells"] if c["value"] is not None]  # cells carrying data-value
-    assert score_cells and all(c["value"] == "" for c in score_cells)
+    # overall + the four encoders read 0 (a failure counts as 0); lpips / ssim / psnr are blank
+    assert [c["value"] for c in score_cells] == ["0.0"] * 5 + [""] * 3
 
 
 def test_missing_image_file_is_placeholder_with_note(rendered):
@@ -193,7 +194,7 @@ def test_default_order_is_worst_first(rendered):
     scored = [m for m in means if m is not None]
     lowest = min(scored)
     assert means[0] == pytest.approx(lowest)
-    assert page.rows[0]["id"] == "img_worst"
+    assert [r["id"] for r in page.rows[:2]] == ["img_failed", "img_worst"]  # a failure scores 0
     assert scored == sorted(scored)
     assert means[len(scored) :] == [None] * (len(means) - len(scored))  # unscored rows last
     # the displayed per-sample mean (first score cell) matches an independent computation
@@ -391,11 +392,13 @@ def test_sort_script_behaviour_in_node(rendered, tmp_path):
     # lpips is lower-is-better: its first click puts the highest (worst) values first
     assert by_lpips_worst[: len(scored)] == sorted(scored, key=lambda i: -lp[i])
     assert by_lpips_best[: len(scored)] == sorted(scored, key=lambda i: lp[i])
-    assert by_clip_worst[: len(scored)] == sorted(scored, key=lambda i: cl[i])
+    assert by_clip_worst == sorted(cl, key=lambda i: cl[i])  # every sample has a clip score
     assert overall_desc[0] == "img_good"  # overall starts sorted ascending: the first click reverses it
     assert overall_again == [r["id"] for r in page.rows]  # back on overall after another column: worst first
-    for order in (overall_desc, by_lpips_worst, by_lpips_best, by_clip_worst, overall_again):
-        assert order[-1] == "img_failed"  # unscored rows stay last in both directions
+    # the failed sample scores 0 on the encoders, so it is the worst there; it has no lpips, and
+    # unscored rows stay last in both directions
+    assert overall_again[0] == by_clip_worst[0] == "img_failed" and overall_desc[-1] == "img_failed"
+    assert by_lpips_worst[-1] == by_lpips_best[-1] == "img_failed"
 
 
 def test_partial_scores_and_undeclared_metric(make_run_dir):
@@ -418,5 +421,5 @@ def test_histogram_of_identical_values_does_not_crash():
     """A lossless model scores 1.0 (+- float eps) everywhere: a zero-width range must still plot."""
     from unified_bench.report.plots import histogram_png
 
-    src = histogram_png([1.0, 0.99999994, 1.0000001], "clip", "cosine", (-1.0, 1.0))
+    src = histogram_png([1.0, 0.99999994, 1.0000001], "clip", "cosine")
     assert src.startswith("data:image/png;base64,")

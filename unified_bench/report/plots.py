@@ -24,18 +24,8 @@ class Histogram:
     src: str
 
 
-def histogram_png(
-    values: Sequence[float],
-    title: str,
-    xlabel: str,
-    bounds: tuple[float | None, float | None] = (None, None),
-    bins: int = 20,
-) -> str:
-    """Histogram of ``values`` with its mean marked, as a ``data:image/png;base64`` URI.
-
-    ``bounds`` (the metric's declared range) fixes the x axis when both ends are known and
-    finite, so histograms of the same metric from different runs line up.
-    """
+def histogram_png(values: Sequence[float], title: str, xlabel: str, bins: int = 20) -> str:
+    """Histogram of ``values`` (the data's own range) with its mean marked, as a PNG data URI."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -43,15 +33,8 @@ def histogram_png(
     fig = Figure(figsize=(4.0, 2.6), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    lo, hi = bounds
     hist_range = None
-    if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi) and finite:
-        # Zoom to the data but never beyond the declared bounds.
-        hist_range = (max(lo, min(finite)), min(hi, max(finite)))
-        if hist_range[0] >= hist_range[1]:
-            hist_range = None
-    low, high = hist_range or ((min(finite), max(finite)) if finite else (0.0, 1.0))
-    if finite and high - low < 1e-6:
+    if finite and max(finite) - min(finite) < 1e-6:
         # (Nearly) identical values, e.g. a perfect reconstruction everywhere: numpy cannot cut a
         # sub-ulp range into bins, so draw one bin around the value.
         centre = sum(finite) / len(finite)

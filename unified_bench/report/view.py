@@ -208,11 +208,11 @@ def build_view(results: Results, run_dir: Path) -> ReportView:
         if not vals:
             continue
         label = "per-sample value (raw)" + ("" if c.higher_is_better else ", lower is better")
-        src = histogram_png(vals, c.name, label, (c.lower_bound, c.upper_bound))
+        src = histogram_png(vals, c.name, label)
         histograms.append(Histogram(c.name, len(vals), src))
     overall_vals = [r.overall for r in rows if r.overall is not None]
     if overall_vals:
-        src = histogram_png(overall_vals, "per-sample mean of in-overall metrics", "mean (raw)", (-1.0, 1.0))
+        src = histogram_png(overall_vals, "per-sample mean of in-overall metrics", "mean (raw)")
         histograms.append(Histogram(OVERALL_COLUMN, len(overall_vals), src))
 
     image_set = dict(results.image_set)
