@@ -7,7 +7,7 @@ it through ``from_pretrained`` exactly as a hub model would be, captions the sam
 EOS so both runs generate the same number of tokens), checks the captions agree, and prints both
 wall times and the speed-up.
 
-    python benchmarks/bench_captioning.py [--images 32] [--hidden 128] [--layers 4] [--tokens 32]
+    python benchmarks/bench_captioning.py [--images 32] [--hidden 128] [--layers 4] [--tokens 64]
 """
 
 from __future__ import annotations

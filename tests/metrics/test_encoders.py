@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from unified_bench.demo.encoders import DEMO_IMAGE_SIZE
 from unified_bench.metrics.encoders.clip import ClipEncoder
 from unified_bench.metrics.encoders.dinov2 import Dinov2Encoder
 from unified_bench.metrics.encoders.dinov3 import Dinov3Encoder
@@ -129,4 +130,4 @@ def test_longclip_accepts_the_pt_file_itself(tiny_encoder_paths, photos):
     from_dir = LongClipEncoder(str(tiny_encoder_paths["longclip"]))
     from_file = LongClipEncoder(str(tiny_encoder_paths["longclip"] / LONGCLIP_FILENAME))
     np.testing.assert_array_equal(from_dir.embed(photos), from_file.embed(photos))
-    assert from_file.image_size == 32  # inferred from the checkpoint's positional embedding
+    assert from_file.image_size == DEMO_IMAGE_SIZE  # inferred from the checkpoint's positional embedding

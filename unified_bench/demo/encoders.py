@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: Side of the square inputs the tiny encoders see (their processors resize/crop to this).
-#: Image side (pixels) of every tiny demo model and encoder.
+#: Image side (pixels) of every tiny demo model and encoder (their processors resize/crop to this).
 DEMO_IMAGE_SIZE = 32
 
 

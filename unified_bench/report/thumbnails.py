@@ -26,10 +26,7 @@ class Thumbnail:
 
     src: str
     note: str | None = None
-
-    @property
-    def is_placeholder(self) -> bool:
-        return self.note is not None
+    missing: bool = False  # listed in results.json but the file is not in the run directory
 
 
 def placeholder(label: str) -> str:
@@ -88,7 +85,7 @@ def thumbnail_for(
         return Thumbnail(placeholder("outside run dir"), f"{rel_path} is outside the run directory")
     if not path.is_file():
         logger.warning("Image %s is missing from the run directory.", path)
-        return Thumbnail(placeholder("missing file"), f"{rel_path} not found in the run directory")
+        return Thumbnail(placeholder("missing file"), f"{rel_path} not found in the run directory", missing=True)
     try:
         return Thumbnail(encode_thumbnail(path, max_px))
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:

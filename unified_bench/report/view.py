@@ -69,7 +69,6 @@ class SummaryRow:
 class ReportView:
     """Everything the template needs, already computed and ordered."""
 
-    results: Results
     columns: list[MetricColumn]
     rows: list[SampleRow]
     summary: list[SummaryRow]
@@ -162,7 +161,7 @@ def build_view(results: Results, run_dir: Path) -> ReportView:
         # placeholder (missing, unreadable or refused file) gets a note under the images.
         expected_gap = s.status == "failed" and not out.get("generated_image")
         notes = tuple(t.note for t in (ref, gen) if t.note and not (t is gen and expected_gap))
-        n_missing += sum(1 for t in (ref, gen) if t.note and "not found" in t.note)
+        n_missing += sum(1 for t in (ref, gen) if t.missing)
         overall, partial = per_sample_overall(s.scores, columns)
         caption = out.get("caption")
         rows.append(
@@ -223,7 +222,6 @@ def build_view(results: Results, run_dir: Path) -> ReportView:
         if m.details
     ]
     return ReportView(
-        results=results,
         columns=columns,
         rows=rows,
         summary=summary,

@@ -20,10 +20,6 @@ logger = logging.getLogger(__name__)
 
 _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
-#: File names whose bytes make up a local checkpoint's identity (weights plus the configs that
-#: change the architecture or the preprocessing).
-
-
 
 @dataclass(frozen=True)
 class ResolvedCheckpoint:
