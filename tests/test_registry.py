@@ -26,16 +26,10 @@ def test_import_attr_errors():
 
 def _all_registries():
     from unified_bench.metrics.encoders.loader import ENCODERS
+    from unified_bench.models.loader import ARCHITECTURES
     from unified_bench.tasks import TASKS
 
-    regs = [TASKS, ENCODERS]
-    try:
-        from unified_bench.models.loader import ARCHITECTURES
-
-        regs.append(ARCHITECTURES)
-    except ImportError:
-        pass
-    return regs
+    return [TASKS, ENCODERS, ARCHITECTURES]
 
 
 def test_every_registry_entry_resolves():

@@ -106,8 +106,6 @@ class DiffusersT2IAdapter(ModelAdapter):
             return []
         if len(seeds) != len(prompts):
             raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
-        for name, note in self.generation_notes(settings).items():
-            self._warn(f"{type(self.pipe).__name__}: GenerationSettings.{name} {note}.")
         self._check_prompt_length(prompts)
         wanted: dict[str, Any] = {n: getattr(settings, n) for n in _CORE}
         wanted.update(dict(settings.extra))

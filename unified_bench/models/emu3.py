@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from unified_bench.models.base import Capability
 from unified_bench.models.common import (
     ChatUnderstanding,
-    WarnOnce,
     seed_batch,
     to_pil,
 )
@@ -50,7 +49,6 @@ class Emu3Adapter(ChatUnderstanding, TransformersAdapter):
         return Emu3ForConditionalGeneration, Emu3Processor
 
     def prepare(self) -> None:
-        self._warn = WarnOnce(logger)
         self.processor.tokenizer.padding_side = "left"
         if not self.model.config.vocabulary_map:
             # Converted checkpoints carry it; a bare config needs it to map BPE <-> VQ codes.
@@ -68,8 +66,6 @@ class Emu3Adapter(ChatUnderstanding, TransformersAdapter):
     @staticmethod
     def _grid(settings: GenerationSettings) -> tuple[int, int]:
         return (max(1, round(settings.height / _DOWNSAMPLE)), max(1, round(settings.width / _DOWNSAMPLE)))
-
-    # ------------------------------------------------------------------------- understanding
 
     # ---------------------------------------------------------------------------- generation
     def _layout_fn(self, height: int, width: int):
@@ -108,8 +104,6 @@ class Emu3Adapter(ChatUnderstanding, TransformersAdapter):
 
         if not prompts:
             return []
-        for name, note in self.generation_notes(settings).items():
-            self._warn(f"Emu3: GenerationSettings.{name} {note}.")
         h, w = self._grid(settings)
         extra = dict(settings.extra)
         negative = extra.pop("negative_prompt", None)

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from unified_bench.models.base import Capability
 from unified_bench.models.common import (
     ChatUnderstanding,
-    WarnOnce,
     seed_batch,
     to_pil,
 )
@@ -46,7 +45,6 @@ class JanusAdapter(ChatUnderstanding, TransformersAdapter):
         return JanusForConditionalGeneration, JanusProcessor
 
     def prepare(self) -> None:
-        self._warn = WarnOnce(logger)
         self.processor.tokenizer.padding_side = "left"
 
     @property
@@ -63,16 +61,12 @@ class JanusAdapter(ChatUnderstanding, TransformersAdapter):
             notes["height"] = notes["width"] = f"ignored: Janus always generates {side}x{side}"
         return notes
 
-    # ------------------------------------------------------------------------- understanding
-
     # ---------------------------------------------------------------------------- generation
     def generate(self, prompts: Sequence[str], settings: GenerationSettings, seeds: Sequence[int]) -> list[Image]:
         import torch
 
         if not prompts:
             return []
-        for name, note in self.generation_notes(settings).items():
-            self._warn(f"Janus: GenerationSettings.{name} {note}.")
         texts = [
             self.processor.apply_chat_template(
                 [{"role": "user", "content": [{"type": "text", "text": p}]}],

@@ -46,19 +46,8 @@ class RunDir:
     def complete_marker(self) -> Path:
         return self.path / "COMPLETE"
 
-    @property
-    def images(self) -> Path:
-        return self.path / "images"
-
-    @property
-    def references(self) -> Path:
-        return self.path / "references"
-
     def store(self, stage: str) -> RecordStore:
         return RecordStore(self.path / f"{stage}.jsonl")
-
-    def is_complete(self) -> bool:
-        return self.complete_marker.exists()
 
     # -- lifecycle ------------------------------------------------------------------------
     def prepare(self, run_config: dict[str, Any], force: bool = False) -> None:

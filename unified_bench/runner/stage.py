@@ -72,17 +72,17 @@ def run_stage(
     with progress_bar(total=len(items), desc=name, enabled=show_progress) as bar:
         for index, batch in enumerate(batches):
             existing = {it.id: store.get(it.id, it.key) for it in batch}
-            if all(_is_done(rec, validate) for rec in existing.values()):
-                results.update({k: v for k, v in existing.items() if v is not None})
+            done = {k: _is_done(rec, validate) for k, rec in existing.items()}  # validate reads files: once
+            if all(done.values()):
+                results.update(existing)  # type: ignore[arg-type]
                 cached += len(batch)
                 bar.update(len(batch))
                 continue
             values = _compute_with_fallback(name, compute, batch, index)
             to_write = []
             for item, value in zip(batch, values, strict=True):
-                prior = existing[item.id]
-                if _is_done(prior, validate):
-                    results[item.id] = prior  # type: ignore[assignment]
+                if done[item.id]:
+                    results[item.id] = existing[item.id]  # type: ignore[assignment]
                     cached += 1
                     continue
                 record = {"id": item.id, "key": item.key, **value}

@@ -62,6 +62,3 @@ class RecordStore:
             os.fsync(fh.fileno())
         for rec in batch:
             self._records[str(rec["id"])] = rec
-
-    def __len__(self) -> int:
-        return len(self._records)

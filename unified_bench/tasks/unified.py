@@ -178,6 +178,8 @@ class UnifiedTask:
         identity = adapter.identity().to_dict()
         # Settings the backend cannot honour (e.g. Janus draws at its native size) are recorded.
         not_honoured = adapter.generation_notes(self.config.generation)
+        for setting, note in not_honoured.items():
+            log.warning("%s: GenerationSettings.%s %s (recorded in results.json).", identity.get("spec"), setting, note)
         refs = list(image_set)
         bench = f"{self.name}@{self.version}"
         common = {
