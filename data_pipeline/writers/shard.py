@@ -10,7 +10,6 @@ worker) and are deterministic (fixed mtime/owner), so redoing a shard reproduces
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import tarfile
@@ -21,6 +20,7 @@ from typing import Any
 from data_pipeline.atomic import atomic_write_json, commit, tmp_path_for
 from data_pipeline.sample import ACCEPTED, Sample
 from data_pipeline.writers.rows import write_rows
+from unified_bench.data.download import sha256_file
 
 TAR_MTIME = 1_700_000_000.0
 
@@ -29,14 +29,6 @@ def shard_paths(out_dir: str | Path, index: int) -> dict[str, Path]:
     out = Path(out_dir)
     return {"tar": out / f"{index:05d}.tar", "parquet": out / f"{index:05d}.parquet",
             "stats": out / f"{index:05d}_stats.json"}
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def sample_json(s: Sample, image_ext: str) -> dict[str, Any]:
