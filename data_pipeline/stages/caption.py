@@ -8,6 +8,7 @@ keeps its reason (``caption_error``, ``qc_too_short``, ...), with QC figures sto
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 from typing import TYPE_CHECKING
@@ -46,20 +47,22 @@ def caption_samples(samples: list[Sample], config: CaptionerConfig, qc: CaptionQ
         results = captioner.caption_batch(images)
         if len(results) != len(batch):
             raise RuntimeError(f"captioner returned {len(results)} results for {len(batch)} images")
-        scores: list[float | None] = [None] * len(batch)
+        # The cheap text checks first; the CLIP alignment model only sees captions that passed them.
+        text_qc = dataclasses.replace(qc, min_alignment=None)
+        verdicts = [check_caption(r.text, r.finish_reason, text_qc) if r.text is not None and not r.error else None
+                    for r in results]
         if qc.min_alignment is not None:  # the recipe guarantees alignment_model is set
-            ok = [i for i, r in enumerate(results) if r.text and not r.error]
+            ok = [i for i, v in enumerate(verdicts) if v is not None and v.passed]
             if ok:
                 got = alignment_scorer(qc.alignment_model).score([images[i] for i in ok], [results[i].text for i in ok])
-                for i, sc in zip(ok, got, strict=True):
-                    scores[i] = sc
-        for s, res, score in zip(batch, results, scores, strict=True):
+                for i, score in zip(ok, got, strict=True):
+                    verdicts[i] = check_caption(results[i].text, results[i].finish_reason, qc, alignment_score=score)
+        for s, res, verdict in zip(batch, results, verdicts, strict=True):
             s.captioner = res.record or record
             s.caption_finish_reason = res.finish_reason
-            if res.error or res.text is None:
+            if verdict is None:
                 s.reject("caption", "caption_error", (res.error or "no text")[:300])
                 continue
-            verdict = check_caption(res.text, res.finish_reason, qc, alignment_score=score)
             s.qc = dict(verdict.figures)
             s.caption = res.text  # kept in the parquet row even when QC rejects it, for inspection
             if verdict.passed:

@@ -101,3 +101,36 @@ def test_caption_stage_batches_accepts_and_rejects_with_reasons():
         ("rejected", "http_404")]
     assert samples[0].qc["word_count"] == 20 and samples[0].captioner["model"] == "word-captioner"
     assert samples[1].caption is not None and samples[1].image_bytes is None
+
+
+def test_alignment_model_scores_only_captions_that_pass_the_text_checks(monkeypatch):
+    import io
+
+    from PIL import Image
+
+    import data_pipeline.stages.caption as caption_stage
+    from data_pipeline.captioners.base import CaptionerConfig
+    from data_pipeline.qc.config import CaptionQCConfig
+    from data_pipeline.records import InputRecord
+    from data_pipeline.sample import Sample
+
+    scored: list[str] = []
+
+    class FakeScorer:
+        def score(self, images, texts):
+            scored.extend(texts)
+            return [0.9 if len(t.split()) > 25 else 0.1 for t in texts]
+
+    monkeypatch.setattr(caption_stage, "alignment_scorer", lambda checkpoint: FakeScorer())
+
+    def sample(i, width):
+        buf = io.BytesIO()
+        Image.new("RGB", (width, 8)).save(buf, format="JPEG")
+        return Sample(record=InputRecord(id=f"a{i}", kind="path", locator="x", source="t"), image_bytes=buf.getvalue())
+
+    samples = [sample(0, 10), sample(1, 40), sample(2, 60)]  # 5, 20 and 30 words
+    qc = CaptionQCConfig(min_words=10, min_alignment=0.5, alignment_model="clip")
+    caption_stage.caption_samples(samples, CaptionerConfig(batch_size=3), qc, captioner=WordCaptioner(0.5))
+    assert [len(t.split()) for t in scored] == [20, 30]  # the 5-word caption was never scored
+    assert [s.reason for s in samples] == ["qc_too_short", "qc_low_alignment", None]
+    assert samples[0].qc["alignment"] is None and samples[2].qc["alignment"] == 0.9
