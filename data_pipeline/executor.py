@@ -210,7 +210,7 @@ def run_build(recipe: Recipe, out_dir: str | Path, opts: ClusterOptions | None =
             # manifest and card (rebuilt from the committed stats files only) are written meanwhile
             # in a helper thread. The cluster is closed in this thread, the one that opened it
             # (Dask keeps the "current client" in a context variable only this thread may reset).
-            finished = finisher.submit(_finish, recipe, done.plan, out)
+            finished = finisher.submit(_finish, recipe, plan, out)
         manifest = finished.result()
     finally:
         finisher.shutdown()
@@ -220,8 +220,8 @@ def run_build(recipe: Recipe, out_dir: str | Path, opts: ClusterOptions | None =
     target = recipe.target_accepted
     if target and manifest["n_accepted"] < target:
         log.warning("Only %d accepted of the %d targeted: the sources ran out.", manifest["n_accepted"], target)
-    return BuildSummary(str(out), manifest["n_shards"], len(done.plan.shards), manifest["n_inputs"],
-                        manifest["n_accepted"], done.resumed, done.n_committed, manifest["reasons"])
+    return BuildSummary(str(out), manifest["n_shards"], len(plan.shards), manifest["n_inputs"],
+                        manifest["n_accepted"], resumed, done.n_committed, manifest["reasons"])
 
 
 def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: ClusterOptions, client: Client,
@@ -326,18 +326,16 @@ def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: Cluste
                  len(staged))
     t_end = time.perf_counter()
     timings = (t_work0 - t_start, t_end - t_work0, t_dedup, t_end)
-    return _Done(plan, resumed, n_committed0, timings)
+    return _Done(n_committed0, timings)
 
 
 @dataclass(frozen=True)
 class _Done:
-    plan: ShardPlan
-    resumed: bool
     n_committed: int
     timings: tuple[float, ...]
 
 
-def _finish(recipe: Recipe, plan: Any, out: Path) -> dict[str, Any]:
+def _finish(recipe: Recipe, plan: ShardPlan, out: Path) -> dict[str, Any]:
     """Rebuild the manifest from the committed stats files, then the card."""
     from data_pipeline.card import write_card
     from data_pipeline.writers.manifest import build_manifest, write_manifest

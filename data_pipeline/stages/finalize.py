@@ -38,4 +38,4 @@ def finalize_shard(index: int, recipe: Recipe, out_dir: str, duplicates: dict[st
     stats = write_shard(out_dir, index, samples, recipe.image.format,
                         extra_stats={"seconds_finalize": round(time.perf_counter() - t0, 3)})
     stage["parquet"].unlink(missing_ok=True)
-    return {k: v for k, v in stats.items() if k != "caption_words"} | {"n_captions": len(stats["caption_words"])}
+    return {k: v for k, v in stats.items() if k != "caption_words"}  # the client needs counts only

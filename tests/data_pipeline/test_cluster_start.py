@@ -24,7 +24,7 @@ def test_workers_start_warm_from_the_fork_server_not_from_the_client():
     with dask_client(opts) as client:
         state = client.submit(_worker_state, pure=False).result()
     assert state["loaded"] == list(WORKER_MODULES)
-    assert state["frozen"] > 10_000  # the inherited heap is frozen (gc.freeze before the fork)
+    assert state["frozen"] > 0  # 0 unless gc.freeze() ran: the fork server froze the heap the worker inherited
     assert state["parent"] != os.getpid()  # forked by the fork server, not by this multi-threaded process
 
 
