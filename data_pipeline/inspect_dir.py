@@ -28,7 +28,7 @@ def inspect_dir(out_dir: str | Path) -> str:
     stages: Counter = Counter()
     words: list[int] = []
     for st in stats:
-        t = pq.read_table(out / st["parquet"]["name"], columns=["status", "stage", "reason", "caption_words"])
+        t = pq.read_table(out / st["parquet"]["name"], columns=["status", "stage", "reason"])
         cols = t.to_pydict()
         status.update(cols["status"])
         reasons.update(r for r in cols["reason"] if r)

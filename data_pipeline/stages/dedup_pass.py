@@ -10,8 +10,7 @@ Persistence (resume is deterministic): shard k's decisions AND the hashes it fed
 are written atomically to ``_stage/dedup/NNNNN.json`` before its phase-3 task is issued. The staged
 parquet is deleted once the shard is committed, so on resume the carried filter state is rebuilt
 by replaying those persisted hashes in plan order, and the persisted decisions are reused as they
-are (never recomputed). A pre-streaming output folder with a job-wide ``_stage/dedup.json`` is still
-read: its decisions are used for every shard.
+are (never recomputed).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from data_pipeline.atomic import atomic_write_json
 from data_pipeline.errors import DataPipelineError
@@ -28,7 +27,6 @@ from data_pipeline.stages.ingest import STAGE_DIR, stage_paths
 if TYPE_CHECKING:
     from data_pipeline.recipe import FilterConfig
 
-DEDUP_FILE = "dedup.json"  # legacy, job-wide (before streaming)
 DEDUP_DIR = "dedup"
 
 Decisions = dict[str, dict[str, str]]
@@ -68,10 +66,6 @@ class IncrementalDedup:
         self.out = Path(out_dir)
         self.filters = dedup_filters(cfg)
         self.next_index = 0  # plan position whose decisions come next
-        self._legacy: Decisions | None = None
-        legacy = self.out / STAGE_DIR / DEDUP_FILE
-        if legacy.exists():
-            self._legacy = json.loads(legacy.read_text(encoding="utf-8"))["rejected"]
 
     def _run(self, hashes: list[list[str]]) -> Decisions:
         entries = [_entry(*h) for h in hashes]
@@ -85,9 +79,6 @@ class IncrementalDedup:
         or None when they were never computed."""
         if index != self.next_index:
             raise ValueError(f"dedup decisions out of plan order: {index} != {self.next_index}")
-        if self._legacy is not None:
-            self.next_index += 1
-            return self._legacy
         path = decision_path(self.out, index)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -121,13 +112,3 @@ class IncrementalDedup:
                                  "rejected": rejected}, indent=None)
         self.next_index += 1
         return rejected
-
-
-def compute_dedup(plan: Any, out_dir: str | Path, cfg: FilterConfig) -> Decisions:
-    """Decisions of every shard of ``plan`` (all staged or persisted): one job-wide dict. Used by tests
-    and tools; the executor calls ``IncrementalDedup.decide`` shard by shard instead."""
-    dedup = IncrementalDedup(out_dir, cfg)
-    out: Decisions = {}
-    for shard in plan.shards:
-        out.update(dedup.decide(shard.index))
-    return out

@@ -116,35 +116,6 @@ def test_resume_replays_dedup_state_of_committed_shards(http_server, tmp_path, d
     assert saved["rejected"][by["r6.png"]["key"]]["duplicate_of"] == by["r0.png"]["key"]
 
 
-def test_folder_with_the_former_job_wide_dedup_file_resumes_with_its_decisions(http_server, tmp_path, dask_client):
-    import shutil
-
-    from data_pipeline.plan import load_plan
-    from data_pipeline.stages.dedup_pass import compute_dedup
-    from data_pipeline.stages.ingest import ingest_shard, read_stage_stats
-    from data_pipeline.writers.shard import read_committed_stats
-
-    a = _png(21)
-    routes = {f"/lg{i}.png": Route(body=a if i in (0, 5) else _png(30 + i), ctype="image/png") for i in range(6)}
-    urls = [http_server.add(p, r) for p, r in routes.items()]
-    out = tmp_path / "out"
-    opts = ClusterOptions(max_in_flight=1)
-    recipe = _recipe(tmp_path, urls, target=1)
-    run_build(recipe, out, opts, client=dask_client)
-    # rewrite the state as the pre-streaming executor left it: every shard staged, one job-wide file
-    plan = load_plan(out)
-    for shard in plan.shards:
-        if read_committed_stats(out, shard.index) is None and read_stage_stats(out, shard.index) is None:
-            ingest_shard(shard, recipe, str(out))
-    rejected = compute_dedup(plan, out, recipe.filters)
-    shutil.rmtree(out / "_stage" / "dedup")
-    (out / "_stage" / "dedup.json").write_text(json.dumps({"rejected": rejected, "filters": []}))
-    s = run_build(_recipe(tmp_path, urls), out, opts, client=dask_client)
-    by = {r["locator"].rsplit("/", 1)[1]: r for r in _rows(out)}
-    assert s.n_shards == 3 and validate_dir(out) == []
-    assert by["lg5.png"]["reason"] == "duplicate_exact" and by["lg5.png"]["duplicate_of"] == by["lg0.png"]["key"]
-
-
 def test_hashes_returned_by_ingest_are_the_staged_ones(http_server, tmp_path):
     """The client decides dedup from the hashes in the ingest result; a resumed build reads them back
     from the staged parquet instead. Both must be the same list, in plan order, pending samples only."""
