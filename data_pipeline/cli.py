@@ -12,7 +12,7 @@ import logging
 import sys
 
 from data_pipeline.errors import DataPipelineError
-from unified_bench.errors import UnifiedBenchError
+from unified_bench.core.errors import UnifiedBenchError
 
 log = logging.getLogger("data_pipeline")
 

@@ -8,7 +8,7 @@ with a reason.
 
 from __future__ import annotations
 
-from unified_bench.errors import UnifiedBenchError
+from unified_bench.core.errors import UnifiedBenchError
 
 
 class DataPipelineError(UnifiedBenchError):

@@ -38,7 +38,7 @@ def _tar_samples(path: Path) -> tuple[dict[str, set[str]], list[str]]:
 def validate_dir(out_dir: str | Path) -> list[str]:
     import pyarrow.parquet as pq
 
-    from unified_bench.data.download import sha256_file
+    from unified_bench.core.hashing import sha256_file
 
     out = Path(out_dir)
     mpath = out / "manifest.json"

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from unified_bench.core.dtypes import DTYPES, default_device, default_dtype, torch_dtype_of
 from unified_bench.errors import SpecError
 
 #: Entry-point group third parties use to add model schemes (``myscheme:whatever``).
@@ -116,16 +117,10 @@ class RuntimeOptions:
         """Pick cuda when present, bf16 on GPUs that support it, fp32 on CPU."""
         device = self.device
         dtype = self.dtype
-        if device == "auto" or dtype == "auto":
-            import torch
-
-            if device == "auto":
-                device = "cuda" if torch.cuda.is_available() else "cpu"
-            if dtype == "auto":
-                if device.startswith("cuda"):
-                    dtype = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-                else:
-                    dtype = "fp32"
+        if device == "auto":
+            device = default_device()
+        if dtype == "auto":
+            dtype = default_dtype(device)
         if device.startswith("cuda"):
             import torch
 
@@ -145,15 +140,6 @@ class RuntimeOptions:
     def torch_dtype(self):
         return torch_dtype_of(self.resolved().dtype)
 
-
-DTYPES = ("fp32", "fp16", "bf16")
-
-
-def torch_dtype_of(name: str):
-    """'fp32' / 'fp16' / 'bf16' -> the torch dtype (the one table of dtype names)."""
-    import torch
-
-    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
 
 #: The published caption prompt of the reference protocol (UAE / Unified-Bench).
 DEFAULT_CAPTION_PROMPT = (
@@ -204,3 +190,41 @@ class AnswerSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to evaluate: the run's identity, written to run.json and checked on resume.
+
+    ``model`` is None when a task scores existing outputs without a model (e.g. an image folder).
+    ``task_config`` is the task's own frozen config (``Task.config_cls``); ``data`` the data-set
+    spec (None = the task's default). ``notice`` is shown in the report (e.g. "random weights")
+    and changes no output.
+    """
+
+    task: str
+    model: ModelSpec | None
+    task_config: Any = None
+    data: str | None = None
+    limit: int | None = None
+    runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
+    notice: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "model": self.model.to_dict() if self.model is not None else None,
+            "data": self.data,
+            "limit": self.limit,
+            "runtime": asdict(self.runtime),
+        }
+
+
+@dataclass(frozen=True)
+class ExecutionOptions:
+    """How to execute a run; nothing here changes a number (so none of it is in run.json)."""
+
+    out: Path
+    force: bool = False
+    show_progress: bool = True
+    report: bool = True

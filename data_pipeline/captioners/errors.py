@@ -7,7 +7,7 @@ it is re-exported here so the caption stage imports its error helpers from one p
 from __future__ import annotations
 
 from data_pipeline.errors import DataPipelineError
-from unified_bench.errors import require
+from unified_bench.core.errors import require
 
 __all__ = ["CaptionerError", "require"]
 

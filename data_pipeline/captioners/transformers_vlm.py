@@ -14,38 +14,34 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from unified_bench.core.hub import resolve_revision
+
 from .base import Captioner, CaptionerConfig, CaptionResult
 from .errors import CaptionerError, require
-from .revision import resolve_revision
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
 logger = logging.getLogger(__name__)
 
-_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
-           "float16": "float16", "fp16": "float16"}
-
-
 def pick_device(device: str) -> str:
     """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; anything else is passed through."""
-    torch = require("torch")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    from unified_bench.core.dtypes import default_device
+
+    return default_device() if device == "auto" else device
 
 
 def pick_dtype(dtype: str, device: str) -> Any:
     """``auto`` -> bf16 on GPU (halves memory, native on Ampere+), fp32 on CPU (bf16 is slow there)."""
-    torch = require("torch")
+    from unified_bench.core.dtypes import default_dtype, normalize_dtype, torch_dtype_of
+    from unified_bench.core.errors import SpecError
+
     if dtype == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    if dtype not in _DTYPES:
-        raise CaptionerError(
-            f"Unknown captioner dtype {dtype!r}.",
-            f"use one of: auto, {', '.join(sorted(_DTYPES))}",
-        )
-    return getattr(torch, _DTYPES[dtype])
+        return torch_dtype_of(default_dtype(device))
+    try:
+        return torch_dtype_of(normalize_dtype(dtype, "captioner dtype"))
+    except SpecError as exc:
+        raise CaptionerError(exc.problem, "use one of: auto, fp32, fp16, bf16 (or float32, float16, bfloat16)") from exc
 
 
 class TransformersCaptioner(Captioner):

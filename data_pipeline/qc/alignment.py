@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from data_pipeline.captioners.errors import CaptionerError, require
-from data_pipeline.captioners.revision import resolve_revision
+from unified_bench.core.hub import resolve_revision
 
 from .caption_qc import first_sentence
 

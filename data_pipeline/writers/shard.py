@@ -20,7 +20,7 @@ from typing import Any
 from data_pipeline.atomic import atomic_write_json, commit, tmp_path_for
 from data_pipeline.sample import ACCEPTED, Sample
 from data_pipeline.writers.rows import write_rows
-from unified_bench.data.download import sha256_file
+from unified_bench.core.hashing import sha256_file
 
 TAR_MTIME = 1_700_000_000.0
 

@@ -11,10 +11,10 @@ import pytest
 from data_pipeline.captioners.base import CaptionerConfig
 from data_pipeline.captioners.errors import CaptionerError
 from data_pipeline.captioners.factory import clear_captioner_cache, config_key, get_captioner
-from data_pipeline.captioners.revision import resolve_revision
 from data_pipeline.captioners.transformers_vlm import TransformersCaptioner
+from unified_bench.core.hashing import content_hash
+from unified_bench.core.hub import resolve_revision
 from unified_bench.demo.models import build_demo_vlm
-from unified_bench.models.hub import content_hash
 
 try:
     from .captioner_fixtures import make_images

@@ -9,9 +9,10 @@ import shutil
 import numpy as np
 import pytest
 
+from unified_bench.core.hashing import content_hash
 from unified_bench.errors import CapabilityError, SpecError
 from unified_bench.models.base import Capability, check_capabilities
-from unified_bench.models.hub import content_hash, resolve_model
+from unified_bench.models.hub import resolve_model
 from unified_bench.models.loader import ARCHITECTURES, architecture_key, load_model
 from unified_bench.registry import import_attr
 from unified_bench.specs import GenerationSettings, RuntimeOptions, parse_model_spec

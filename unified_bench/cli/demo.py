@@ -13,6 +13,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from unified_bench.specs import ExecutionOptions, RunSpec
+
 log = logging.getLogger(__name__)
 
 NOTICE = (
@@ -51,28 +53,31 @@ def build_demo_assets(out: Path, which: list[str]) -> tuple[dict[str, str], dict
     return models, encoders
 
 
-def evaluate_argv(model: str, run_dir: Path, encoders: dict[str, Path], quiet: bool) -> list[str]:
-    argv = [
-        "--model", model,
-        "--images", "demo",
-        "--out", str(run_dir),
-        "--force",
-        "--batch-size", "4",
-        "--max-new-tokens", "24",
-        "--height", "64", "--width", "64", "--steps", "2",
-        "--encoder-batch-size", "8",
-        "--lpips-random-trunk",
-        "--deterministic",
-    ]
-    for name, path in encoders.items():
-        argv += ["--encoder-checkpoint", f"{name}={path}"]
-    if quiet:
-        argv.append("--quiet")
-    return argv
+def demo_run_spec(model: str, encoders: dict[str, Path], notice: str | None = NOTICE) -> RunSpec:
+    """The unified task on the demo images with settings sized for tiny models on a CPU."""
+    from unified_bench.metrics.encoders.base import EncoderSpec
+    from unified_bench.specs import CaptionSettings, GenerationSettings, RuntimeOptions, parse_model_spec
+    from unified_bench.tasks.unified import UnifiedConfig
+
+    config = UnifiedConfig(
+        caption=CaptionSettings(max_new_tokens=24),
+        generation=GenerationSettings(height=64, width=64, num_inference_steps=2),
+        encoders=tuple(EncoderSpec(name, str(path)) for name, path in encoders.items()),
+        lpips_pretrained_trunk=False,
+        encoder_batch_size=8,
+    )
+    return RunSpec(
+        task="unified",
+        model=parse_model_spec(model),
+        task_config=config,
+        data="demo",
+        runtime=RuntimeOptions(device="cpu", dtype="fp32", batch_size=4, deterministic=True).resolved(),
+        notice=notice,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from unified_bench.cli.evaluate import add_evaluate_arguments, execute, plan_from_args
+    from unified_bench.cli.evaluate import execute
     from unified_bench.errors import SpecError
 
     which = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -82,14 +87,11 @@ def run(args: argparse.Namespace) -> int:
     print(NOTICE)
     out: Path = args.out
     models, encoders = build_demo_assets(out, which)
-    parser = argparse.ArgumentParser(prog="unified-bench demo")
-    add_evaluate_arguments(parser)
     reports = []
     for name, spec in models.items():
         print(f"\n== demo model: {name} ({spec})")
-        plan = plan_from_args(parser.parse_args(evaluate_argv(spec, out / "runs" / name, encoders, args.quiet)),
-                              notice=NOTICE)
-        run_dir = execute(plan)
+        options = ExecutionOptions(out=out / "runs" / name, force=True, show_progress=not args.quiet)
+        run_dir = execute(demo_run_spec(spec, encoders), options)
         reports.append(run_dir / "report.html")
     print("\n" + NOTICE)
     for report in reports:

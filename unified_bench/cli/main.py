@@ -33,7 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # ``evaluate`` parses its own flags: which ones exist depends on --task (see cli/evaluate.py).
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "evaluate":
+        args.evaluate_argv = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from unified_bench.data.dataset import Dataset
 from unified_bench.errors import ImageSetError
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ class ReferenceImage:
             ) from exc
 
 
-class ImageSet:
+class ImageSet(Dataset):
     """An ordered, finite collection of reference images. Subclasses fill ``_images``."""
 
     kind: str = "base"

@@ -21,8 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from unified_bench.core.atomic import atomic_write_text
+from unified_bench.core.hashing import sha256_file
 from unified_bench.errors import ImageSetError, require
-from unified_bench.runner.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +31,6 @@ _CHUNK = 1 << 20
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 #: (connect, read) timeouts in seconds for HTTP downloads.
 HTTP_TIMEOUT = (15.0, 60.0)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def sidecar_path(path: Path) -> Path:

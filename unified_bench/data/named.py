@@ -6,19 +6,15 @@ published with the UAE reference protocol (a release archive of ``0.jpg .. 99.jp
 was not known when this was written (no network here), so until ``UAE100_SHA256`` is pinned the
 first download's digest is recorded and checked afterwards, and every result carries it as
 ``archive_sha256`` in the image-set fingerprint. ``demo`` is built offline from the photographs
-scikit-image ships (see ``unified_bench.demo.images``).
+scikit-image ships (``unified_bench.demo.images``, registered here by name only).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from pathlib import Path
 
 from unified_bench import paths
 from unified_bench.data.base import ImageSet
-from unified_bench.data.folder import load_folder
 from unified_bench.data.manifest import Manifest, ManifestArchive, materialize
 from unified_bench.errors import ImageSetError
 from unified_bench.registry import Registry
@@ -36,7 +32,8 @@ DEMO_SIZE = 64
 
 NAMED_IMAGE_SETS: Registry[ImageSet] = Registry("image set")
 NAMED_IMAGE_SETS.register("uae-100", "unified_bench.data.named:load_uae100")
-NAMED_IMAGE_SETS.register("demo", "unified_bench.data.named:load_demo")
+# Registered by name only: data/ never imports demo/ (the demo builds on data/, not the reverse).
+NAMED_IMAGE_SETS.register("demo", "unified_bench.demo.images:load_demo_image_set")
 
 DESCRIPTIONS: dict[str, str] = {
     "uae-100": "The 100 reference images of the UAE protocol (0.jpg..99.jpg), downloaded once and verified.",
@@ -76,33 +73,6 @@ def load_uae100() -> ImageSet:
             "check it points at the original Image.zip.",
         )
     return iset
-
-
-def demo_dir(size: int = DEMO_SIZE) -> Path:
-    """Cache folder of the demo images (keyed by size and the builder's library versions)."""
-    import PIL
-    import skimage
-
-    return paths.downloads_dir() / "demo" / f"{size}px-skimage{skimage.__version__}-pillow{PIL.__version__}"
-
-
-def load_demo(size: int = DEMO_SIZE) -> ImageSet:
-    """Build the demo images once (offline, deterministic) and load them."""
-    from unified_bench.demo.images import build_demo_images
-
-    out = demo_dir(size)
-    if not out.is_dir():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.")
-        try:
-            build_demo_images(Path(tmp), size=size)
-            os.replace(tmp, out)
-        except OSError:
-            if not out.is_dir():  # a concurrent build that won the rename is fine
-                raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return load_folder(out, name="demo", cls=NamedImageSet, source="named:demo", extra={"size": size})
 
 
 def load_named(name: str) -> ImageSet:

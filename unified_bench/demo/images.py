@@ -12,9 +12,17 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from unified_bench import paths
+from unified_bench.data.base import ImageSet
+from unified_bench.data.folder import load_folder
+from unified_bench.data.named import DEMO_SIZE, NamedImageSet
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -112,7 +120,7 @@ def build_demo_images(out_dir: Path, size: int = 64) -> Path:
     Deterministic: no randomness, no metadata in the PNGs, fixed filters. Existing files with
     the same names are overwritten.
     """
-    from unified_bench.runner.atomic import atomic_write_bytes
+    from unified_bench.core.atomic import atomic_write_bytes
 
     if size < 8:
         raise ValueError(f"demo image size must be at least 8 px, got {size}")
@@ -126,3 +134,28 @@ def build_demo_images(out_dir: Path, size: int = 64) -> Path:
         atomic_write_bytes(out_dir / f"{idx}.png", buf.getvalue())
         log.debug("demo image %d.png: %s (%dx%d)", idx, desc, size, size)
     return out_dir
+
+
+def demo_dir(size: int = DEMO_SIZE) -> Path:
+    """Cache folder of the demo images (keyed by size and the builder's library versions)."""
+    import PIL
+    import skimage
+
+    return paths.downloads_dir() / "demo" / f"{size}px-skimage{skimage.__version__}-pillow{PIL.__version__}"
+
+
+def load_demo_image_set(size: int = DEMO_SIZE) -> ImageSet:
+    """Build the demo images once (offline, deterministic) and load them."""
+    out = demo_dir(size)
+    if not out.is_dir():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.")
+        try:
+            build_demo_images(Path(tmp), size=size)
+            os.replace(tmp, out)
+        except OSError:
+            if not out.is_dir():  # a concurrent build that won the rename is fine
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return load_folder(out, name="demo", cls=NamedImageSet, source="named:demo", extra={"size": size})

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from unified_bench import paths
+from unified_bench.core.atomic import atomic_write_bytes
 from unified_bench.data.base import ReferenceImage
 from unified_bench.metrics.encoders.base import ImageEncoder
-from unified_bench.runner.atomic import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 

@@ -69,7 +69,16 @@ class ModelAdapter(ABC):
 
     @abstractmethod
     def identity(self) -> ModelIdentity:
-        """Which checkpoints answer (ids + resolved revisions): part of every cache key."""
+        """Which checkpoints answer (ids + resolved revisions): recorded in results.json."""
+
+    def identity_for(self, capability: Capability) -> ModelIdentity:
+        """The identity of what produces ``capability``'s outputs: part of their cache keys.
+
+        Why separate from ``identity``: a composite's captions come from its understanding half
+        alone, so their keys must not name the generator; then a caption is reused with any
+        generator (the captioner x generator matrix). Default: the whole model.
+        """
+        return self.identity()
 
     def caption(
         self, images: Sequence[Image], settings: CaptionSettings, seeds: Sequence[int]

@@ -50,6 +50,10 @@ class CompositeAdapter(ModelAdapter):
         ) + tuple(replace(c, role="generation") for c in self.generation.identity().components)
         return ModelIdentity(spec=self.spec, components=components)
 
+    def identity_for(self, capability: Capability) -> ModelIdentity:
+        half = self.generation if capability is Capability.GENERATE else self.understanding
+        return half.identity_for(capability)
+
     def generation_notes(self, settings: GenerationSettings) -> dict[str, str]:
         return self.generation.generation_notes(settings)
 

@@ -8,12 +8,12 @@ files, so two runs share cached outputs only when they used byte-identical weigh
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from unified_bench.core.hashing import content_hash
 from unified_bench.errors import SpecError
 from unified_bench.specs import ModelSpec
 
@@ -21,8 +21,6 @@ logger = logging.getLogger(__name__)
 
 #: Weight formats no adapter here reads (Flax, TF, ONNX, Rust, GGUF); skipped when downloading.
 _IGNORED_PATTERNS = ["*.msgpack", "*.h5", "*.ot", "*.onnx", "*.onnx_data", "*.gguf", "*.tflite"]
-
-_HASH_CACHE: dict[tuple[str, tuple[tuple[str, int, int], ...]], str] = {}
 
 
 @dataclass(frozen=True)
@@ -33,49 +31,6 @@ class ResolvedModel:
     path: Path
     source: str  # repo id for hf:, absolute directory for local
     revision: str  # commit hash (hf) or "sha256:<hex>" (local)
-
-
-def _listing(root: Path) -> tuple[tuple[str, int, int], ...]:
-    if root.is_file():
-        st = root.stat()
-        return ((root.name, st.st_size, st.st_mtime_ns),)
-    entries = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            if name.startswith("."):
-                continue
-            full = Path(dirpath) / name
-            st = full.stat()
-            entries.append((full.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns))
-    return tuple(sorted(entries))
-
-
-def content_hash(directory: str | Path) -> str:
-    """sha256 over sorted relative paths and file bytes; hidden files/folders are skipped.
-
-    The one content identity of local weights in this project (models, encoders, captioners);
-    ``directory`` may also be a single weights file.
-
-    Cached per process, keyed by the directory plus every file's size and mtime, so hashing a
-    multi-GB checkpoint happens once while an edited file still changes the hash.
-    """
-    root = Path(directory).resolve()
-    listing = _listing(root)
-    key = (str(root), listing)
-    cached = _HASH_CACHE.get(key)
-    if cached is not None:
-        return cached
-    digest = hashlib.sha256()
-    for rel, _size, _mtime in listing:
-        digest.update(rel.encode("utf-8") + b"\0")
-        with open(root / rel if root.is_dir() else root, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        digest.update(b"\0")
-    value = "sha256:" + digest.hexdigest()
-    _HASH_CACHE[key] = value
-    return value
 
 
 def _offline() -> bool:

@@ -84,7 +84,7 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     of a finished run directory. Raises ``SchemaError`` if results.json is missing, malformed or
     of another schema version.
     """
-    from unified_bench.runner.atomic import atomic_write_text
+    from unified_bench.core.atomic import atomic_write_text
 
     run_dir = Path(run_dir)
     if run_dir.is_file() and run_dir.name == "results.json":

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from unified_bench import __version__
 from unified_bench.results.schema import Provenance
@@ -72,4 +73,35 @@ def build_provenance(runtime: RuntimeOptions, wall_time_s: float) -> Provenance:
         wall_time_s=round(wall_time_s, 3),
         python=sys.version.split()[0],
         platform=platform.platform(),
+        accelerator=accelerator_details(runtime.device),
     )
+
+
+def accelerator_details(device: str) -> dict[str, Any]:
+    """GPU name, memory, CUDA runtime and driver versions when running on CUDA (else empty).
+
+    Why: numbers move slightly between GPU generations and CUDA versions; a result must say which.
+    """
+    if not device.startswith("cuda"):
+        return {}
+    import torch
+
+    index = torch.device(device).index or 0
+    props = torch.cuda.get_device_properties(index)
+    details: dict[str, Any] = {
+        "name": props.name,
+        "memory_gib": round(props.total_memory / 2**30, 1),
+        "capability": f"{props.major}.{props.minor}",
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version(),
+        "count": torch.cuda.device_count(),
+    }
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip().splitlines()
+        details["driver"] = out[0] if out else None
+    except (OSError, subprocess.SubprocessError):
+        details["driver"] = None
+    return details

@@ -9,12 +9,9 @@ of the canonical JSON of those parts, so adding a part can never collide with an
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+from unified_bench.core.hashing import canonical_json
 
 
 def cache_key(**parts: Any) -> str:

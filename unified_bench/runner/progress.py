@@ -8,7 +8,7 @@ from typing import Any
 
 
 @contextlib.contextmanager
-def progress_bar(total: int, desc: str, enabled: bool = True) -> Iterator[Any]:
+def progress_bar(total: int | None, desc: str, enabled: bool = True) -> Iterator[Any]:
     from tqdm.auto import tqdm
 
     bar = tqdm(total=total, desc=desc, unit="item", disable=not enabled, dynamic_ncols=True, leave=True)

@@ -12,9 +12,10 @@ neighbours. Failed records are retried on the next run.
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from unified_bench.errors import UnifiedBenchError
@@ -28,9 +29,16 @@ T = TypeVar("T")
 
 @dataclass
 class StageItem(Generic[T]):
+    """One item of a stage: its id, cache key, what to compute it from, and record fields.
+
+    ``meta`` is copied into the item's record whether it succeeds or fails (e.g. the sample it
+    belongs to and its seed), so a failed record is as traceable as a finished one.
+    """
+
     id: str
     key: str
     payload: T
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 #: compute(batch, batch_index) -> one value dict per item (same order). Raise to fail the batch.
@@ -52,25 +60,38 @@ def _is_done(rec: dict[str, Any] | None, validate: Callable[[dict[str, Any]], bo
     return validate(rec) if validate is not None else True
 
 
+def fixed_batches(items: Iterable[T], batch_size: int) -> Iterator[list[T]]:
+    """Consecutive batches of ``batch_size`` (the last may be shorter), drawn lazily from ``items``."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, batch_size)):
+        yield batch
+
+
 def run_stage(
     name: str,
-    items: Sequence[StageItem[Any]],
+    items: Iterable[StageItem[Any]],
     store: RecordStore,
     compute: ComputeFn,
     batch_size: int,
     show_progress: bool = True,
     validate: Callable[[dict[str, Any]], bool] | None = None,
+    total: int | None = None,
 ) -> tuple[dict[str, dict[str, Any]], StageSummary]:
     """Return ``{item id: record}`` for every item, computing only what is not cached.
 
-    ``validate`` re-checks a cached record against the disk (e.g. its image file still exists
-    with the recorded sha256); a record that fails it is recomputed.
+    ``items`` may be a lazy iterable (a streamed question table): batches are drawn from it one
+    at a time, so only one batch of payloads is alive at once. ``validate`` re-checks a cached
+    record against the disk (e.g. its image file still exists with the recorded sha256); a record
+    that fails it is recomputed. ``total`` sizes the progress bar when ``items`` has no length.
     """
     results: dict[str, dict[str, Any]] = {}
     cached = computed = failed = 0
-    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
-    with progress_bar(total=len(items), desc=name, enabled=show_progress) as bar:
-        for index, batch in enumerate(batches):
+    n_items = 0
+    if total is None and isinstance(items, Sequence):
+        total = len(items)
+    with progress_bar(total=total, desc=name, enabled=show_progress) as bar:
+        for index, batch in enumerate(fixed_batches(items, batch_size)):
+            n_items += len(batch)
             existing = {it.id: store.get(it.id, it.key) for it in batch}
             done = {k: _is_done(rec, validate) for k, rec in existing.items()}  # validate reads files: once
             if all(done.values()):
@@ -85,7 +106,7 @@ def run_stage(
                     results[item.id] = existing[item.id]  # type: ignore[assignment]
                     cached += 1
                     continue
-                record = {"id": item.id, "key": item.key, **value}
+                record = {"id": item.id, "key": item.key, **item.meta, **value}
                 record.setdefault("status", "ok")
                 if record["status"] != "ok":
                     failed += 1
@@ -95,8 +116,8 @@ def run_stage(
                 results[item.id] = record
             store.put_many(to_write)
             bar.update(len(batch))
-    summary = StageSummary(name, len(items), cached, computed, failed)
-    if items and failed == len(items):
+    summary = StageSummary(name, n_items, cached, computed, failed)
+    if n_items and failed == n_items:
         first = next(iter(results.values()))
         raise UnifiedBenchError(
             f"Stage '{name}' failed for every item; first error: {first.get('error')}",

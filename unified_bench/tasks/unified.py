@@ -7,42 +7,31 @@ missing caption or reconstruction scores 0 (the reference code silently shrank t
 denominator); overall = unweighted mean of the four encoders, only when all four are present
 (the reference code quietly averaged whatever encoders happened to load).
 
-Stages run through ``runner.stage.run_stage`` so every output is cached by everything that
-changes it and a killed run resumes without recomputing finished work.
+This module holds only what is specific to the benchmark: the two requests, encoder cosine +
+pixel metrics, fail-as-0, the standard-protocol policy and the metric metadata. Batching, caching,
+resume, seeds, artifacts and results assembly belong to the runner (``runner/evaluate.py``).
 """
 
 from __future__ import annotations
 
-import hashlib
+import argparse
 import io
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from unified_bench.metrics.encoders.base import STANDARD_ENCODERS, EncoderSpec
 from unified_bench.metrics.functional.pixel import PIXEL_PREPROCESSING
-from unified_bench.models.base import Capability, ModelAdapter, check_capabilities
-from unified_bench.results.aggregate import aggregate
-from unified_bench.results.schema import (
-    Aggregate,
-    BenchmarkInfo,
-    Coverage,
-    MetricInfo,
-    ModelInfo,
-    Results,
-    SampleRecord,
-)
-from unified_bench.runner.atomic import atomic_write_bytes
-from unified_bench.runner.keys import cache_key, derive_seed
-from unified_bench.runner.run_dir import RunDir
-from unified_bench.runner.stage import StageItem, run_stage
+from unified_bench.models.base import Capability
+from unified_bench.results.schema import MetricInfo, SampleRecord
 from unified_bench.specs import CaptionSettings, GenerationSettings, RuntimeOptions
+from unified_bench.tasks.base import Outputs, Request, ScoreInput, Stage, Task
 
 if TYPE_CHECKING:
-    from PIL.Image import Image
+    import numpy as np
 
     from unified_bench.data.base import ImageSet, ReferenceImage
     from unified_bench.metrics.encoders.base import ImageEncoder
@@ -74,7 +63,6 @@ class UnifiedConfig:
     # Scores are compared across labs and GPUs: encoders run in fp32 unless asked otherwise,
     # whatever dtype the model under test uses (they are a small fraction of the compute).
     encoder_dtype: str = "fp32"
-    notice: str | None = None  # shown prominently in the report (e.g. "random weights")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,7 +74,6 @@ class UnifiedConfig:
             "lpips_pretrained_trunk": self.lpips_pretrained_trunk,
             "encoder_batch_size": self.encoder_batch_size,
             "encoder_dtype": self.encoder_dtype,
-            "notice": self.notice,
         }
 
 
@@ -114,33 +101,74 @@ def non_standard_reasons(config: UnifiedConfig, image_set: ImageSet, limit: int 
     return reasons
 
 
-def _png_bytes(image: Image) -> bytes:
-    buf = io.BytesIO()
-    image.convert("RGB").save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _suffix_for(ref: ReferenceImage) -> str:
+def reference_path(ref: ReferenceImage) -> str:
+    """Where the run directory keeps its copy of a reference image (the report shows it)."""
     from PIL import Image as PILImage
 
-    with PILImage.open(io.BytesIO(ref.data)) as img:
+    with PILImage.open(io.BytesIO(ref.data)) as img:  # reads the header only
         fmt = (img.format or "PNG").lower()
-    return {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp"}.get(fmt, ".img")
+    suffix = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp"}.get(fmt, ".img")
+    return f"references/{ref.id}{suffix}"
 
 
-class UnifiedTask:
-    """Caption -> regenerate -> score, over one image set, for one model adapter."""
+@dataclass
+class UnifiedJudges:
+    """The loaded scorers and, once ``prepare_scoring`` ran, the reference features per encoder."""
+
+    encoders: list[ImageEncoder]
+    lpips: Any = None
+    reference_features: dict[str, np.ndarray] = field(default_factory=dict)
+    reference_row: dict[str, int] = field(default_factory=dict)
+
+
+class UnifiedTask(Task):
+    """Caption -> regenerate -> score, over one image set."""
 
     name = BENCHMARK_NAME
     version = BENCHMARK_VERSION
-    needs = NEEDS
+    config_cls = UnifiedConfig
+    default_data = STANDARD_IMAGE_SET
+    report_view = "unified"
 
-    def __init__(self, config: UnifiedConfig) -> None:
-        self.config = config
+    def __init__(self, config: UnifiedConfig | None = None) -> None:
+        super().__init__(config)
+        self.score_batch_size = self.config.encoder_batch_size
 
-    # ------------------------------------------------------------------ scoring resources
-    def load_scorers(self, runtime: RuntimeOptions) -> tuple[list[ImageEncoder], Any]:
-        """Load every encoder (strict: any failure is an error) and the LPIPS scorer if asked."""
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        from unified_bench.tasks.unified_cli import add_arguments
+
+        add_arguments(parser)
+
+    @classmethod
+    def config_from_args(cls, args: argparse.Namespace) -> UnifiedConfig:
+        from unified_bench.tasks.unified_cli import config_from_args
+
+        return config_from_args(args)
+
+    # ------------------------------------------------------------------ data and requests
+    def load_dataset(self, spec: str) -> ImageSet:
+        from unified_bench.data.loader import load_image_set
+
+        return load_image_set(spec)
+
+    def stages(self) -> list[Stage]:
+        return [
+            Stage("caption", Capability.CAPTION, self.config.caption),
+            Stage("generate", Capability.GENERATE, self.config.generation),
+        ]
+
+    def requests(self, stage: Stage, sample: ReferenceImage, prior: Outputs) -> Iterable[Request]:
+        if stage.name == "caption":
+            return [Request(sample.id, images=(sample.data,))]
+        caption = prior.get("caption", {}).get(sample.id)
+        if caption is None:  # failed caption: nothing to regenerate from (scores 0)
+            return []
+        return [Request(sample.id, text=caption["text"], output_path=f"images/{sample.id}.png")]
+
+    # ------------------------------------------------------------------ judging
+    def load_judges(self, runtime: RuntimeOptions) -> UnifiedJudges:
+        """Every encoder (strict: any failure is an error) and the LPIPS scorer if asked."""
         from unified_bench.metrics.encoders.loader import load_encoder
 
         encoders = [
@@ -156,311 +184,159 @@ class UnifiedTask:
                 pretrained_trunk=self.config.lpips_pretrained_trunk,
                 device=runtime.device,
             )
-        return encoders, lpips_scorer
+        return UnifiedJudges(encoders, lpips_scorer)
 
-    # ------------------------------------------------------------------ the run
-    def run(
-        self,
-        adapter: ModelAdapter,
-        image_set: ImageSet,
-        runtime: RuntimeOptions,
-        run_dir: RunDir,
-        limit: int | None = None,
-        show_progress: bool = True,
-        scorers: tuple[list[ImageEncoder], Any] | None = None,
-    ) -> tuple[Results, dict[str, Any]]:
-        """Run all stages; return the results (not yet written) and the stage summaries.
-
-        ``scorers`` are the loaded encoders and LPIPS scorer (``load_scorers``); the CLI loads
-        them before creating the run directory so a missing encoder leaves nothing behind.
-        """
-        check_capabilities(adapter, self.needs, self.name)
-        identity = adapter.identity().to_dict()
-        # Settings the backend cannot honour (e.g. Janus draws at its native size) are recorded.
-        not_honoured = adapter.generation_notes(self.config.generation)
-        for setting, note in not_honoured.items():
-            log.warning("%s: GenerationSettings.%s %s (recorded in results.json).", identity.get("spec"), setting, note)
-        refs = list(image_set)
-        bench = f"{self.name}@{self.version}"
-        common = {
-            "benchmark": bench,
-            "model": identity,
-            "seed": runtime.seed,
-            "batch_size": runtime.batch_size,
-            "device": runtime.device.split(":")[0],
-            "dtype": runtime.dtype,
+    def judge_identity(self, judges: UnifiedJudges) -> dict[str, Any]:
+        return {
+            "encoders": [enc.fingerprint_id() for enc in judges.encoders],
+            "aux": list(self.config.aux),
+            "lpips": judges.lpips.details() if judges.lpips is not None else None,
         }
 
-        # Scorers first: a missing encoder must fail before hours of generation.
-        encoders, lpips_scorer = scorers if scorers is not None else self.load_scorers(runtime)
+    def prepare_scoring(self, judges: UnifiedJudges, dataset: ImageSet, run_dir: Path) -> None:
+        """Embed every reference once (cached across runs) and copy it into the run directory."""
+        from unified_bench.core.atomic import atomic_write_bytes
         from unified_bench.metrics.feature_cache import embed_references_all
 
-        ref_features = embed_references_all(encoders, refs, progress=show_progress)
-        ref_index = {ref.id: i for i, ref in enumerate(refs)}
-        ref_paths = {ref.id: run_dir.save_reference(ref.id, ref.data, _suffix_for(ref)) for ref in refs}
+        refs = list(dataset)
+        judges.reference_features = embed_references_all(judges.encoders, refs)
+        judges.reference_row = {ref.id: i for i, ref in enumerate(refs)}
+        for ref in refs:
+            target = run_dir / reference_path(ref)
+            if not target.exists() or target.stat().st_size != len(ref.data):
+                atomic_write_bytes(target, ref.data, durable=False)  # a copy; re-made if torn
 
-        # Stage 1: captions.
-        cap_settings = self.config.caption
-        cap_items = [
-            StageItem(
-                ref.id,
-                cache_key(stage="caption", image=ref.sha256, settings=cap_settings.to_dict(), **common),
-                ref,
-            )
-            for ref in refs
-        ]
+    def score_input(self, sample: ReferenceImage, outputs: Outputs) -> ScoreInput | None:
+        generated = outputs.get("generate", {}).get(sample.id)
+        if generated is None:
+            return None
+        return ScoreInput(sample.id, (sample, generated), {"generation": generated["key"], "reference": sample.sha256})
 
-        def caption_batch(batch: Sequence[StageItem[Any]], index: int) -> list[dict[str, Any]]:
-            images = [item.payload.open() for item in batch]
-            seeds = [derive_seed(runtime.seed, "caption", index, item.id) for item in batch]
-            texts = adapter.caption(images, cap_settings, seeds)
-            return [{"caption": str(t)} for t in texts]
+    def score_batch(self, judges: UnifiedJudges, batch: Sequence[ScoreInput], run_dir: Path) -> list[dict[str, Any]]:
+        from PIL import Image as PILImage
 
-        captions, cap_summary = run_stage(
-            "caption", cap_items, run_dir.store("captions"), caption_batch, runtime.batch_size, show_progress
-        )
+        from unified_bench.metrics.functional.similarity import cosine_similarity_rows
 
-        # Stage 2: regenerate from the model's own caption.
-        gen_settings = self.config.generation
-        gen_items = [
-            StageItem(
-                ref.id,
-                cache_key(
-                    stage="generate",
-                    prompt=captions[ref.id]["caption"],
-                    settings=gen_settings.to_dict(),
-                    **common,
-                ),
-                captions[ref.id]["caption"],
-            )
-            for ref in refs
-            if captions.get(ref.id, {}).get("status") == "ok"
-        ]
+        recons = []
+        for item in batch:
+            with PILImage.open(run_dir / item.payload[1]["image"]) as im:
+                recons.append(im.convert("RGB"))
+        scores: list[dict[str, float | None]] = [{} for _ in batch]
+        rows = [judges.reference_row[item.sample_id] for item in batch]
+        for enc in judges.encoders:
+            sims = cosine_similarity_rows(judges.reference_features[enc.name][rows], enc.embed(recons))
+            for s, v in zip(scores, sims, strict=True):
+                s[enc.name] = float(v)
+        if self.config.aux:
+            ref_images = [item.payload[0].open() for item in batch]
+            if judges.lpips is not None:
+                for s, v in zip(scores, judges.lpips.score(ref_images, recons), strict=True):
+                    s["lpips"] = float(v)
+            if "ssim" in self.config.aux or "psnr" in self.config.aux:
+                from unified_bench.metrics.functional.pixel import psnr, ssim
 
-        def generate_batch(batch: Sequence[StageItem[Any]], index: int) -> list[dict[str, Any]]:
-            seeds = [derive_seed(runtime.seed, "generate", index, item.id) for item in batch]
-            images = adapter.generate([item.payload for item in batch], gen_settings, seeds)
-            out = []
-            for item, image in zip(batch, images, strict=True):
-                data = _png_bytes(image)
-                rel = f"images/{item.id}.png"
-                # Not fsynced: the fsynced record holds its sha256, checked on resume.
-                atomic_write_bytes(run_dir.path / rel, data, durable=False)
-                out.append({"image": rel, "sha256": hashlib.sha256(data).hexdigest(), "size": list(image.size)})
-            return out
-
-        def image_on_disk(record: dict[str, Any]) -> bool:
-            path = run_dir.path / record.get("image", "")
-            return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == record.get("sha256")
-
-        generations, gen_summary = run_stage(
-            "generate",
-            gen_items,
-            run_dir.store("generations"),
-            generate_batch,
-            runtime.batch_size,
-            show_progress,
-            validate=image_on_disk,
-        )
-        adapter.close()
-
-        # Stage 3: score reconstructions against the cached reference features.
-        scorer_id = {
-            "encoders": [enc.fingerprint_id() for enc in encoders],
-            "aux": list(self.config.aux),
-            "lpips": lpips_scorer.details() if lpips_scorer is not None else None,
-        }
-        score_items = [
-            StageItem(
-                ref.id,
-                cache_key(stage="score", generation=gen["key"], reference=ref.sha256, scorers=scorer_id),
-                (ref, gen),
-            )
-            for ref in refs
-            if (gen := generations.get(ref.id)) is not None and gen.get("status") == "ok"
-        ]
-
-        def score_batch(batch: Sequence[StageItem[Any]], index: int) -> list[dict[str, Any]]:
-            from PIL import Image as PILImage
-
-            from unified_bench.metrics.functional.similarity import cosine_similarity_rows
-
-            recons = []
-            for item in batch:
-                with PILImage.open(run_dir.path / item.payload[1]["image"]) as im:
-                    recons.append(im.convert("RGB"))
-            scores: list[dict[str, float | None]] = [{} for _ in batch]
-            rows = [ref_index[item.id] for item in batch]
-            for enc in encoders:
-                recon_feats = enc.embed(recons)
-                sims = cosine_similarity_rows(ref_features[enc.name][rows], recon_feats)
-                for s, v in zip(scores, sims, strict=True):
-                    s[enc.name] = float(v)
-            if self.config.aux:
-                ref_images = [item.payload[0].open() for item in batch]
-                if lpips_scorer is not None:
-                    for s, v in zip(scores, lpips_scorer.score(ref_images, recons), strict=True):
-                        s["lpips"] = float(v)
-                if "ssim" in self.config.aux or "psnr" in self.config.aux:
-                    from unified_bench.metrics.functional.pixel import psnr, ssim
-
-                    for s, ref_im, rec_im in zip(scores, ref_images, recons, strict=True):
-                        if "ssim" in self.config.aux:
-                            s["ssim"] = float(ssim(ref_im, rec_im))
-                        if "psnr" in self.config.aux:
-                            s["psnr"] = float(psnr(ref_im, rec_im))
-            return [{"scores": s} for s in scores]
-
-        scored, score_summary = run_stage(
-            "score",
-            score_items,
-            run_dir.store("scores"),
-            score_batch,
-            self.config.encoder_batch_size,
-            show_progress,
-        )
-
-        summaries = {s.name: s.__dict__ for s in (cap_summary, gen_summary, score_summary)}
-        results = self._build_results(
-            identity, image_set, refs, ref_paths, captions, generations, scored, encoders, lpips_scorer,
-            runtime, limit, not_honoured,
-        )
-        return results, summaries
+                for s, ref_im, rec_im in zip(scores, ref_images, recons, strict=True):
+                    if "ssim" in self.config.aux:
+                        s["ssim"] = float(ssim(ref_im, rec_im))
+                    if "psnr" in self.config.aux:
+                        s["psnr"] = float(psnr(ref_im, rec_im))
+        return scores
 
     # ------------------------------------------------------------------ results
-    def _build_results(
-        self,
-        identity: dict[str, Any],
-        image_set: ImageSet,
-        refs: list[ReferenceImage],
-        ref_paths: dict[str, str],
-        captions: dict[str, dict[str, Any]],
-        generations: dict[str, dict[str, Any]],
-        scored: dict[str, dict[str, Any]],
-        encoders: list[ImageEncoder],
-        lpips_scorer: Any,
-        runtime: RuntimeOptions,
-        limit: int | None,
-        not_honoured: dict[str, str],
-    ) -> Results:
-        from unified_bench.results.provenance import build_provenance
-
-        enc_names = [enc.name for enc in encoders]
-        samples: list[SampleRecord] = []
-        per_metric: dict[str, list[float]] = {name: [] for name in [*enc_names, *self.config.aux]}
-        per_sample_overall: list[float] = []
-        full_set = sorted(enc_names) == sorted(STANDARD_ENCODERS)
-        n_captioned = n_generated = n_scored = 0
-        for ref in refs:
-            cap = captions.get(ref.id, {})
-            gen = generations.get(ref.id, {})
-            sc = scored.get(ref.id, {})
-            error = None
-            if cap.get("status") == "ok":
-                n_captioned += 1
-            else:
-                error = f"caption failed: {cap.get('error', 'not computed')}"
-            if gen.get("status") == "ok":
-                n_generated += 1
-            elif error is None:
-                error = f"generation failed: {gen.get('error', 'not computed')}"
-            ok = sc.get("status") == "ok"
-            if ok:
-                n_scored += 1
-            elif error is None:
-                error = f"scoring failed: {sc.get('error', 'not computed')}"
-            raw_scores: dict[str, float | None] = dict(sc.get("scores", {})) if ok else {}
-            # A missing reconstruction scores 0 on every encoder; aux metrics are simply absent.
-            scores: dict[str, float | None] = {name: float(raw_scores.get(name, 0.0) or 0.0) for name in enc_names}
-            for aux in self.config.aux:
-                value = raw_scores.get(aux)
-                # JSON has no infinity: identical images (PSNR = inf) are recorded as null.
-                scores[aux] = value if value is not None and np.isfinite(value) else None
-            for name in enc_names:
-                per_metric[name].append(scores[name])  # type: ignore[arg-type]
-            for aux in self.config.aux:
-                if scores[aux] is not None:
-                    per_metric[aux].append(scores[aux])  # type: ignore[arg-type]
-            if full_set:
-                per_sample_overall.append(float(np.mean([scores[n] for n in STANDARD_ENCODERS])))
-            samples.append(
-                SampleRecord(
-                    id=ref.id,
-                    status="ok" if ok else "failed",
-                    error=error,
-                    outputs={
-                        "reference_path": ref_paths[ref.id],
-                        "reference_sha256": ref.sha256,
-                        "caption": cap.get("caption") if cap.get("status") == "ok" else None,
-                        "generated_image": gen.get("image") if gen.get("status") == "ok" else None,
-                        "generated_sha256": gen.get("sha256") if gen.get("status") == "ok" else None,
-                    },
-                    scores=scores,
-                )
-            )
-
-        aggregates: dict[str, Aggregate] = {}
-        metrics: list[MetricInfo] = []
-        for enc in encoders:
-            aggregates[enc.name] = aggregate(per_metric[enc.name], scale=100.0, seed=runtime.seed)
-            metrics.append(
-                MetricInfo(
-                    name=enc.name,
-                    higher_is_better=True,
-                    lower_bound=-100.0,
-                    upper_bound=100.0,
-                    in_overall=full_set,
-                    details={"scale": 100, **enc.fingerprint()},
-                )
-            )
-        aux_info = {
-            "lpips": MetricInfo(
-                name="lpips",
-                higher_is_better=False,
-                lower_bound=0.0,
-                upper_bound=None,
-                details={"scale": 1, **(lpips_scorer.details() if lpips_scorer is not None else {})},
-            ),
-            "ssim": MetricInfo(
-                name="ssim", higher_is_better=True, lower_bound=-1.0, upper_bound=1.0,
-                details={"scale": 1, **PIXEL_PREPROCESSING},
-            ),
-            "psnr": MetricInfo(
-                name="psnr", higher_is_better=True, lower_bound=0.0, upper_bound=None,
-                details={"scale": 1, "unit": "dB", **PIXEL_PREPROCESSING,
-                         "identical_images": "infinite PSNR, recorded as null"},
-            ),
-        }
-        for aux in self.config.aux:
-            metrics.append(aux_info[aux])
-            if per_metric[aux]:  # an aux metric with no value at all has no aggregate
-                aggregates[aux] = aggregate(per_metric[aux], scale=1.0, seed=runtime.seed)
-        overall = aggregate(per_sample_overall, scale=100.0, seed=runtime.seed) if full_set else None
-        reasons = non_standard_reasons(self.config, image_set, limit, runtime.seed)
-        settings = self.config.to_dict() | {
-            "limit": limit,
-            "generation_not_honoured": not_honoured,
-        }
-        return Results(
-            benchmark=BenchmarkInfo(name=self.name, version=self.version),
-            model=ModelInfo.model_validate(identity),
-            image_set=image_set.fingerprint(),
-            settings=settings,
-            metrics=metrics,
-            standard=not reasons,
-            non_standard_reasons=reasons,
-            aggregates=aggregates,
-            overall=overall,
-            coverage=Coverage(
-                n_references=len(refs), n_captioned=n_captioned, n_generated=n_generated, n_scored=n_scored
-            ),
-            samples=samples,
-            provenance=build_provenance(runtime, wall_time_s=0.0),
+    def sample_record(
+        self, sample: ReferenceImage, outputs: Outputs, scored: Mapping[str, Any] | None
+    ) -> SampleRecord:
+        return unified_sample_record(
+            sample.id,
+            reference_path(sample),
+            sample.sha256,
+            outputs,
+            scored,
+            [e.name for e in self.config.encoders],
+            self.config.aux,
         )
 
+    def metrics(self, judges: UnifiedJudges) -> list[MetricInfo]:
+        full_set = sorted(e.name for e in self.config.encoders) == sorted(STANDARD_ENCODERS)
+        metrics = [
+            MetricInfo(
+                name=enc.name,
+                higher_is_better=True,
+                lower_bound=-100.0,
+                upper_bound=100.0,
+                in_overall=full_set,
+                scale=100.0,
+                details={"scale": 100, **enc.fingerprint()},
+            )
+            for enc in judges.encoders
+        ]
+        lpips_details = judges.lpips.details() if judges.lpips is not None else {}
+        return metrics + [aux_metric_info(name, lpips_details) for name in self.config.aux]
 
-def finalize_results(results: Results, wall_time_s: float) -> Results:
-    """Stamp the wall time once everything (including writing images) is done."""
-    prov = results.provenance.model_copy(update={"wall_time_s": round(wall_time_s, 3)})
-    return results.model_copy(update={"provenance": prov})
+    def settings_record(self) -> dict[str, Any]:
+        return self.config.to_dict()
 
+    def non_standard_reasons(self, dataset: ImageSet, limit: int | None, seed: int) -> list[str]:
+        return non_standard_reasons(self.config, dataset, limit, seed)
+
+
+def aux_metric_info(name: str, lpips_details: Mapping[str, Any]) -> MetricInfo:
+    """Metadata of the auxiliary pixel metrics (never in the overall)."""
+    if name == "lpips":
+        return MetricInfo(
+            name="lpips", higher_is_better=False, lower_bound=0.0, upper_bound=None,
+            details={"scale": 1, **lpips_details},
+        )
+    if name == "ssim":
+        return MetricInfo(
+            name="ssim", higher_is_better=True, lower_bound=-1.0, upper_bound=1.0,
+            details={"scale": 1, **PIXEL_PREPROCESSING},
+        )
+    if name == "psnr":
+        return MetricInfo(
+            name="psnr", higher_is_better=True, lower_bound=0.0, upper_bound=None,
+            details={"scale": 1, "unit": "dB", **PIXEL_PREPROCESSING,
+                     "identical_images": "infinite PSNR, recorded as null"},
+        )
+    raise ValueError(f"unknown auxiliary metric {name!r}")
+
+
+def unified_sample_record(
+    sample_id: str,
+    reference: str,
+    reference_sha256: str,
+    outputs: Outputs,
+    scored: Mapping[str, Any] | None,
+    encoders: Sequence[str],
+    aux: Sequence[str],
+) -> SampleRecord:
+    """One reference image's row (pure): a missing caption, reconstruction or score is 0 on every
+    encoder (never a smaller denominator); auxiliary metrics are then simply absent (null)."""
+    caption = outputs.get("caption", {}).get(sample_id)
+    generated = outputs.get("generate", {}).get(sample_id)
+    error = None
+    if caption is None:
+        error = "caption failed"
+    elif generated is None:
+        error = "generation failed"
+    elif scored is None:
+        error = "scoring failed"
+    raw = dict(scored.get("scores", {})) if scored is not None else {}
+    scores: dict[str, float | None] = {name: float(raw.get(name, 0.0) or 0.0) for name in encoders}
+    for name in aux:
+        value = raw.get(name)
+        # JSON has no infinity: identical images (PSNR = inf) are recorded as null.
+        scores[name] = value if value is not None and math.isfinite(value) else None
+    return SampleRecord(
+        id=sample_id,
+        status="ok" if scored is not None else "failed",
+        error=error,
+        outputs={
+            "reference_path": reference,
+            "reference_sha256": reference_sha256,
+            "caption": caption["text"] if caption is not None else None,
+            "generated_image": generated["image"] if generated is not None else None,
+            "generated_sha256": generated["sha256"] if generated is not None else None,
+        },
+        scores=scores,
+    )

@@ -45,16 +45,6 @@ def resolve_checkpoint(checkpoint: str, encoder: str) -> ResolvedCheckpoint:
     )
 
 
-def commit_from_cached_path(path: str | Path) -> str | None:
-    """The commit hash of a file living in a hub cache snapshot (``.../snapshots/<commit>/file``)."""
-    parts = Path(path).parts
-    if "snapshots" in parts:
-        idx = parts.index("snapshots")
-        if idx + 1 < len(parts):
-            return parts[idx + 1]
-    return None
-
-
 def hub_file(repo_id: str, filename: str, encoder: str, revision: str | None = None) -> Path:
     """Download (or find in the hub cache) one file of ``repo_id``; hub errors -> EncoderError."""
     from huggingface_hub import hf_hub_download
@@ -122,7 +112,7 @@ def local_load_error(exc: BaseException, path: str, encoder: str) -> EncoderErro
 
 def torch_dtype(dtype: str):
     """'fp32' / 'fp16' / 'bf16' -> torch dtype, with a clear error for anything else."""
-    from unified_bench.specs import DTYPES, torch_dtype_of
+    from unified_bench.core.dtypes import DTYPES, torch_dtype_of
 
     if dtype not in DTYPES:
         raise EncoderError(f"Unknown encoder dtype '{dtype}'.", f"Use one of: {', '.join(DTYPES)}.")

@@ -16,15 +16,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from unified_bench.core.hashing import content_hash
+from unified_bench.core.hub import commit_from_cached_path
 from unified_bench.errors import EncoderError
 from unified_bench.metrics.encoders.checkpoints import (
     ResolvedCheckpoint,
-    commit_from_cached_path,
     hub_file,
     local_load_error,
 )
 from unified_bench.metrics.encoders.torch_encoder import TorchImageEncoder
-from unified_bench.models.hub import content_hash
 
 if TYPE_CHECKING:
     import torch

@@ -1,7 +1,7 @@
-"""Pin a model reference to an immutable revision, for the provenance record of every caption.
+"""Pin a hub model or local weights to an immutable revision (the one way in this project).
 
 Why: "model X, main branch" names a moving target; a data-set card must say exactly which
-weights wrote the captions. A hub id resolves to its commit sha (from the local cache when the
+weights wrote the captions, and a result which weights scored it. A hub id resolves to its commit sha (from the local cache when the
 hub is offline), a local directory to a content hash of its files, so two runs that record the
 same revision used the same bytes.
 """
@@ -12,7 +12,7 @@ import logging
 import re
 from pathlib import Path
 
-from unified_bench.models.hub import content_hash
+from unified_bench.core.hashing import content_hash
 
 logger = logging.getLogger(__name__)
 
@@ -48,3 +48,13 @@ def resolve_revision(model: str, revision: str | None = None) -> str | None:
     except Exception as exc:  # noqa: BLE001 - offline / gated / unknown: record as unknown
         logger.warning("could not resolve the revision of %s@%s (%s); recording None", model, revision, exc)
         return None
+
+
+def commit_from_cached_path(path: str | Path) -> str | None:
+    """The commit hash of a file living in a hub cache snapshot (``.../snapshots/<commit>/file``)."""
+    parts = Path(path).parts
+    if "snapshots" in parts:
+        idx = parts.index("snapshots")
+        if idx + 1 < len(parts):
+            return parts[idx + 1]
+    return None

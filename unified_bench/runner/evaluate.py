@@ -1,0 +1,324 @@
+"""``evaluate(run, options)``: the one runner every task goes through.
+
+Why one runner: the lifecycle of a run is the same for every benchmark and is where the hard
+guarantees live (nothing half-written on bad input, a killed run resumes without recomputing
+anything finished, the model is freed before scoring, every number traceable to its inputs).
+Tasks declare requests and judge outputs (``unified_bench.tasks.base``); they never see any of this.
+
+Order, and why:
+1. resolve the task, its data set (validated) and the output folder (checked, nothing written);
+2. load the model only if some stage needs one, check its capabilities, validate settings;
+3. load the judges (a judge that cannot load fails here, still with nothing written);
+4. create the run directory, run each stage in fixed batches through the executor
+   (cache key = the producing component's identity + settings + inputs + seed + runtime),
+   write generated images, re-validate cached ones on resume; close the model;
+5. judge the outputs in batches (cached the same way), close the judges;
+6. build results (task's pure records and aggregation), task files, results.json, report,
+   and finally ``COMPLETE``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from unified_bench.core.atomic import atomic_write_bytes
+from unified_bench.errors import SpecError
+from unified_bench.models.base import Capability, ModelAdapter, check_capabilities
+from unified_bench.results.build import build_results, stage_coverage
+from unified_bench.results.schema import BenchmarkInfo, Results, write_results
+from unified_bench.runner.executor import BatchCall, Executor, LocalExecutor, check_lengths
+from unified_bench.runner.keys import cache_key, derive_seed
+from unified_bench.runner.run_dir import RunDir
+from unified_bench.runner.stage import StageItem, StageSummary, run_stage
+from unified_bench.specs import ExecutionOptions, RunSpec, RuntimeOptions
+from unified_bench.tasks.base import Request, Stage, Task
+
+log = logging.getLogger(__name__)
+
+#: Builds the executor for a loaded adapter (a Dask executor plugs in here).
+ExecutorFactory = Callable[[ModelAdapter, RunSpec], Executor]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A finished run: where it lives and what it found."""
+
+    run_dir: Path
+    results: Results
+    summaries: dict[str, StageSummary]
+
+
+def _records_by_sample(records: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for item_id, rec in records.items():
+        out.setdefault(str(rec.get("sample_id", item_id)), {})[item_id] = rec
+    return out
+
+
+class _Outputs:
+    """Stage outputs collected so far, looked up per sample (ok records only)."""
+
+    def __init__(self) -> None:
+        self.by_stage: dict[str, dict[str, dict[str, Any]]] = {}
+        self._by_sample: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+
+    def add(self, stage: str, records: Mapping[str, dict[str, Any]]) -> None:
+        self.by_stage[stage] = dict(records)
+        self._by_sample[stage] = _records_by_sample(records)
+
+    def for_sample(self, sample_id: str, ok_only: bool = True) -> dict[str, dict[str, dict[str, Any]]]:
+        out = {}
+        for stage, per_sample in self._by_sample.items():
+            recs = per_sample.get(sample_id, {})
+            out[stage] = {k: r for k, r in recs.items() if r.get("status") == "ok" or not ok_only}
+        return out
+
+
+def _image_on_disk(run_dir: Path) -> Callable[[dict[str, Any]], bool]:
+    def valid(record: dict[str, Any]) -> bool:
+        if "image" not in record:
+            return True
+        path = run_dir / record["image"]
+        return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == record.get("sha256")
+
+    return valid
+
+
+def _request_key(stage: Stage, req: Request, identity: dict[str, Any], runtime: RuntimeOptions) -> str:
+    """Everything that changes this request's output, and nothing else (so outputs are shared)."""
+    return cache_key(
+        stage=stage.name,
+        kind=stage.kind.value,
+        model=identity,
+        settings=stage.settings.to_dict(),
+        images=[hashlib.sha256(b).hexdigest() for b in req.images],
+        text=req.text,
+        repeat=req.repeat,
+        inputs=dict(req.key_parts),
+        output_path=req.output_path,
+        seed=runtime.seed,
+        batch_size=runtime.batch_size,
+        device=runtime.device.split(":")[0],
+        dtype=runtime.dtype,
+    )
+
+
+def _stage_items(
+    task: Task, stage: Stage, dataset: Any, outputs: _Outputs, identity: dict[str, Any], runtime: RuntimeOptions
+) -> Iterator[StageItem[Request]]:
+    for sample in dataset:
+        for req in task.requests(stage, sample, outputs.for_sample(sample.id)):
+            yield StageItem(
+                req.item_id,
+                _request_key(stage, req, identity, runtime),
+                req,
+                meta={"sample_id": req.sample_id, "repeat": req.repeat},
+            )
+
+
+def _run_model_stage(
+    task: Task,
+    stage: Stage,
+    dataset: Any,
+    outputs: _Outputs,
+    executor: Executor,
+    adapter: ModelAdapter,
+    runtime: RuntimeOptions,
+    run_dir: RunDir,
+    show_progress: bool,
+) -> tuple[dict[str, dict[str, Any]], StageSummary]:
+    identity = adapter.identity_for(stage.kind).to_dict()
+
+    def compute(batch: list[StageItem[Request]], index: int) -> list[dict[str, Any]]:
+        seeds = tuple(derive_seed(runtime.seed, stage.name, index, item.id) for item in batch)
+        call = BatchCall(stage.name, stage.kind, stage.settings, tuple(i.payload for i in batch), seeds)
+        produced = executor.run(call)
+        check_lengths(call, produced)
+        values = []
+        for item, seed, out in zip(batch, seeds, produced, strict=True):
+            value: dict[str, Any] = {"seed": seed}
+            if "png" in out:
+                data = out["png"]
+                rel = item.payload.output_path or f"{stage.name}/{item.id}.png"
+                # Not fsynced: the fsynced record holds its sha256, checked on resume.
+                atomic_write_bytes(run_dir.path / rel, data, durable=False)
+                value.update(image=rel, sha256=hashlib.sha256(data).hexdigest(), size=out["size"])
+            else:
+                value["text"] = out["text"]
+            values.append(value)
+        return values
+
+    return run_stage(
+        stage.name,
+        _stage_items(task, stage, dataset, outputs, identity, runtime),
+        run_dir.store(stage.name),
+        compute,
+        runtime.batch_size,
+        show_progress,
+        validate=_image_on_disk(run_dir.path),
+        total=len(dataset),
+    )
+
+
+def _warn_not_honoured(adapter: ModelAdapter, stages: list[Stage]) -> dict[str, dict[str, str]]:
+    """Settings a backend cannot apply, warned once per stage and recorded in results.json."""
+    notes: dict[str, dict[str, str]] = {}
+    spec = adapter.identity().spec
+    for stage in stages:
+        if stage.kind is Capability.GENERATE:
+            stage_notes = adapter.generation_notes(stage.settings)
+            for setting, note in stage_notes.items():
+                log.warning("%s: %s setting %s %s (recorded in results.json).", spec, stage.name, setting, note)
+            if stage_notes:
+                notes[stage.name] = stage_notes
+    return notes
+
+
+def _load_adapter(run: RunSpec, task: Task, stages: list[Stage]) -> ModelAdapter:
+    from unified_bench.models.loader import load_model
+
+    if run.model is None:
+        names = ", ".join(s.name for s in stages)
+        raise SpecError(
+            f"Task '{task.name}' needs a model for its {names} stage(s), but none was given.",
+            "Pass --model SPEC (or, where the task supports it, point it at existing outputs).",
+        )
+    log.info("loading model %s on %s (%s)", run.model.raw, run.runtime.device, run.runtime.dtype)
+    adapter = load_model(run.model, run.runtime)
+    check_capabilities(adapter, frozenset(s.kind for s in stages), task.name)
+    return adapter
+
+
+def evaluate(
+    run: RunSpec,
+    options: ExecutionOptions,
+    executor_factory: ExecutorFactory | None = None,
+) -> Evaluation:
+    """Run ``run`` into ``options.out``; resume whatever a previous attempt finished."""
+    from unified_bench.runner.determinism import enable_deterministic, seed_everything
+    from unified_bench.tasks import TASKS
+
+    started = time.perf_counter()
+    runtime = run.runtime.resolved()
+    task: Task = TASKS.get(run.task)(run.task_config)
+    dataset = task.load_dataset(run.data or task.default_data).limit(run.limit)
+    dataset.validate()
+    run_config = {
+        "task": f"{task.name}@{task.version}",
+        **{k: v for k, v in run.to_dict().items() if k != "task"},
+        "runtime": asdict(runtime),
+        "dataset": dataset.fingerprint(),
+        "settings": task.settings_record(),
+    }
+    run_dir = RunDir(options.out)
+    run_dir.check(run_config, force=options.force)
+    if runtime.deterministic:
+        enable_deterministic()
+    seed_everything(runtime.seed)
+
+    stages = task.stages()
+    existing = {stage.name: task.existing_outputs(stage, dataset) for stage in stages}
+    model_stages = [s for s in stages if existing[s.name] is None]
+    adapter = _load_adapter(run, task, model_stages) if model_stages else None
+    not_honoured = _warn_not_honoured(adapter, model_stages) if adapter is not None else {}
+    model_identity = adapter.identity().to_dict() if adapter is not None else None
+    judges = task.load_judges(runtime)
+
+    run_dir.prepare(run_config, force=options.force)
+    outputs = _Outputs()
+    summaries: dict[str, StageSummary] = {}
+    totals: dict[str, int] = {}
+    executor = (executor_factory or (lambda a, _r: LocalExecutor(a)))(adapter, run) if adapter else None
+    try:
+        for stage in stages:
+            if existing[stage.name] is not None:
+                records = existing[stage.name] or {}
+                outputs.add(stage.name, records)
+                totals[stage.name] = len(records)
+                continue
+            assert executor is not None and adapter is not None
+            records, summary = _run_model_stage(
+                task, stage, dataset, outputs, executor, adapter, runtime, run_dir, options.show_progress
+            )
+            outputs.add(stage.name, records)
+            summaries[stage.name] = summary
+            totals[stage.name] = summary.total
+    finally:
+        if executor is not None:
+            executor.close()  # the model leaves memory before the judges work
+
+    scored, score_summary = _score(task, judges, dataset, outputs, run_dir, options.show_progress)
+    summaries["score"] = score_summary
+    for name, s in summaries.items():
+        log.info("%s: %d items, %d cached, %d computed, %d failed", name, s.total, s.cached, s.computed, s.failed)
+
+    samples = []
+    for sample in dataset:
+        sample_outputs = outputs.for_sample(sample.id)
+        rec = scored.get(sample.id)
+        record = task.sample_record(sample, sample_outputs, rec if rec and rec.get("status") == "ok" else None)
+        seeds = {
+            f"{stage}:{rid}": int(r["seed"])
+            for stage, recs in outputs.for_sample(sample.id, ok_only=False).items()
+            for rid, r in recs.items()
+            if "seed" in r
+        }
+        samples.append(record.model_copy(update={"seeds": seeds}) if seeds else record)
+    metrics = task.metrics(judges)
+    task.close_judges(judges)
+    settings = task.settings_record() | {"limit": run.limit}
+    if run.notice:
+        settings["notice"] = run.notice
+    if not_honoured:
+        settings["not_honoured"] = not_honoured
+    results = build_results(
+        benchmark=BenchmarkInfo(name=task.name, version=task.version, view=task.report_view),
+        model=model_identity,
+        dataset=dataset.fingerprint(),
+        settings=settings,
+        metrics=metrics,
+        aggregation=type(task).aggregate(samples, metrics, settings, runtime.seed),
+        samples=samples,
+        stages={name: stage_coverage(outputs.by_stage[name], totals[name]) for name in outputs.by_stage},
+        non_standard_reasons=task.non_standard_reasons(dataset, run.limit, runtime.seed),
+        runtime=runtime,
+        wall_time_s=0.0,
+    )
+    files = task.write_files(run_dir.path, results)
+    prov = results.provenance.model_copy(update={"wall_time_s": round(time.perf_counter() - started, 3)})
+    results = results.model_copy(update={"files": files, "provenance": prov})
+    write_results(results, run_dir.results_json)
+    if options.report:
+        from unified_bench.report.html import write_report
+
+        write_report(run_dir.path)
+    run_dir.mark_complete()
+    return Evaluation(run_dir.path, results, summaries)
+
+
+def _score(
+    task: Task, judges: Any, dataset: Any, outputs: _Outputs, run_dir: RunDir, show_progress: bool
+) -> tuple[dict[str, dict[str, Any]], StageSummary]:
+    task.prepare_scoring(judges, dataset, run_dir.path)
+    judge_id = task.judge_identity(judges)
+    bench = f"{task.name}@{task.version}"
+
+    def items() -> Iterator[StageItem[Any]]:
+        for sample in dataset:
+            si = task.score_input(sample, outputs.for_sample(sample.id))
+            if si is not None:
+                key = cache_key(stage="score", benchmark=bench, inputs=dict(si.key_parts), judges=judge_id)
+                yield StageItem(si.sample_id, key, si)
+
+    def compute(batch: list[StageItem[Any]], index: int) -> list[dict[str, Any]]:
+        return [{"scores": s} for s in task.score_batch(judges, [i.payload for i in batch], run_dir.path)]
+
+    return run_stage(
+        "score", items(), run_dir.store("scores"), compute, task.score_batch_size, show_progress, total=len(dataset)
+    )
