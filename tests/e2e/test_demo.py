@@ -26,7 +26,7 @@ def test_demo_runs_offline_and_ends_with_reports(tmp_path):
         assert (run / "COMPLETE").exists() and (run / "report.html").exists()
         assert f"report: {run / 'report.html'}" in proc.stdout
         res = load_results(run)
-        assert res.coverage.n_references == 6
+        assert res.coverage.n_samples == 6
         assert res.overall is not None  # all four encoder kinds present ...
         assert not res.standard  # ... but tiny checkpoints, demo images: not the published protocol
         assert "RANDOM weights" in (res.settings.get("notice") or "")

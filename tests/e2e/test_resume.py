@@ -52,7 +52,7 @@ def test_kill_then_resume_recomputes_nothing_and_matches(tmp_path, demo_image_di
     proc = subprocess.Popen(_cmd(demo_image_dir, out, encoder_args), env=_env(log),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
-    gens = out / "generations.jsonl"
+    gens = out / "generate.jsonl"
     while time.monotonic() < deadline:
         if gens.exists() and gens.read_text().count("\n") >= 2:
             break

@@ -30,7 +30,7 @@ def test_lossless_model_scores_100_everywhere(tmp_path, demo_image_dir, encoder_
     assert _evaluate(LOSSLESS, demo_image_dir, out, encoder_args) == 0
     res = load_results(out)
     n = len(list(demo_image_dir.iterdir()))
-    assert res.coverage.n_references == res.coverage.n_scored == n
+    assert res.coverage.n_samples == res.coverage.n_scored == n
     for name in ("clip", "dinov2", "dinov3", "longclip"):
         assert res.aggregates[name].mean == pytest.approx(100.0, abs=1e-3)
     assert res.overall is not None and res.overall.mean == pytest.approx(100.0, abs=1e-3)
@@ -55,8 +55,8 @@ def test_failed_reconstruction_scores_zero_and_is_counted(tmp_path, demo_image_d
     out = tmp_path / "run"
     assert _evaluate(LOSSLESS, images, out, encoder_args) == 0
     res = load_results(out)
-    n = res.coverage.n_references
-    assert res.coverage.n_scored == n - 1 and res.coverage.n_captioned == n
+    n = res.coverage.n_samples
+    assert res.coverage.n_scored == n - 1 and res.coverage.stages["caption"].ok == n
     odd = next(s for s in res.samples if s.id == "odd")
     assert odd.status == "failed" and "odd widths" in odd.error
     assert odd.scores["clip"] == 0.0 and odd.scores["ssim"] is None

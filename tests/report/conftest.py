@@ -25,6 +25,7 @@ from unified_bench.results.schema import (
     Provenance,
     Results,
     SampleRecord,
+    StageCoverage,
     write_results,
 )
 
@@ -165,14 +166,14 @@ def build_results(
         aggregates[m.name] = Aggregate(mean=mean, ci_low=mean - 1.5, ci_high=mean + 1.5, n=len(vals))
     n_ok = sum(1 for r in records if r.status == "ok")
     return Results(
-        benchmark=BenchmarkInfo(name="unified", version="1.0"),
+        benchmark=BenchmarkInfo(name="unified", version="1.0", view="unified"),
         model=ModelInfo(
             spec=model_spec,
             components=[
                 ComponentInfo(role="unified", source=model_spec, revision="deadbeef", architecture="Janus")
             ],
         ),
-        image_set={
+        dataset={
             "name": "tiny-set",
             "kind": "folder",
             "source": "/data/tiny",
@@ -189,7 +190,14 @@ def build_results(
         non_standard_reasons=non_standard_reasons or [],
         aggregates=aggregates,
         overall=Aggregate(mean=55.0, ci_low=50.0, ci_high=60.0, n=n_ok) if overall else None,
-        coverage=Coverage(n_references=len(records), n_captioned=n_ok, n_generated=n_ok, n_scored=n_ok),
+        coverage=Coverage(
+            n_samples=len(records),
+            n_scored=n_ok,
+            stages={
+                "caption": StageCoverage(total=len(records), ok=n_ok, failed=len(records) - n_ok),
+                "generate": StageCoverage(total=n_ok, ok=n_ok, failed=0),
+            },
+        ),
         samples=records,
         provenance=Provenance(
             unified_bench_version="0.1.0",

@@ -350,7 +350,7 @@ if (spec.initial !== null) { headers[spec.initial].dataset.dir = "asc"; }
 const rows = spec.rows.map((r) => el({ id: r.id }, { cells: r.values.map((v) => el({ value: v })) }));
 const tbody = { rows: rows.slice(), appendChild(frag) { this.rows = frag.children.slice(); } };
 global.document = {
-  getElementById: () => ({ tBodies: [tbody], tHead: { rows: [{ cells: headers }] } }),
+  getElementById: (id) => (id === "samples" ? { tBodies: [tbody], tHead: { rows: [{ cells: headers }] } } : null),
   createDocumentFragment: () => ({ children: [], appendChild(c) { this.children.push(c); } }),
 };
 global.window = {};

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from unified_bench.report.plots import Histogram, histogram_png
-from unified_bench.report.thumbnails import Thumbnail, thumbnail_for
+from unified_bench.report.thumbnails import Thumbnail
 from unified_bench.results.schema import MetricInfo, Results, SampleRecord
 
 #: Name of the computed per-sample column (mean of the in-overall metrics of one sample).
@@ -38,18 +38,18 @@ class MetricColumn:
 
 @dataclass(frozen=True)
 class SampleRow:
-    """One reference item as displayed: images, caption, scores and the computed per-sample mean."""
+    """One sample as displayed: the task view's images and text, scores and the per-sample mean."""
 
     id: str
     status: str
     error: str | None
-    caption: str | None
-    reference: Thumbnail
-    generated: Thumbnail
+    text: str | None
+    images: tuple[Thumbnail, ...]
     scores: dict[str, float | None]
     overall: float | None
     overall_partial: bool = False  # some in-overall metrics were missing for this sample
     notes: tuple[str, ...] = ()
+    group: str | None = None  # the value of the view's group key (the report's filter)
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,12 @@ class ReportView:
     summary: list[SummaryRow]
     histograms: list[Histogram]
     demo_notices: list[str]
-    image_set_headline: dict[str, Any]
-    image_set_rest: dict[str, Any]
+    dataset_headline: dict[str, Any]
+    dataset_rest: dict[str, Any]
+    image_labels: tuple[str, ...]
+    text_label: str
+    group_key: str | None
+    groups: list[str]
     n_failed: int
     n_missing_images: int
     settings_json: str
@@ -143,39 +147,37 @@ def demo_notices(results: Results) -> list[str]:
     return notices
 
 
-_IMAGE_SET_HEADLINE = ("name", "kind", "source", "n_images", "n", "content_sha256", "archive_sha256")
+_DATASET_HEADLINE = ("name", "kind", "source", "n_images", "n", "content_sha256", "archive_sha256")
 
 
 def build_view(results: Results, run_dir: Path) -> ReportView:
     """Compute the report's content from validated results and the images in ``run_dir``."""
+    from unified_bench.report.views import view_for
+
+    sample_view = view_for(results.benchmark.view)()
     columns = metric_columns(results.metrics, results.samples)
     rows: list[SampleRow] = []
     n_missing = 0
     for s in results.samples:
-        out = s.outputs
-        ref = thumbnail_for(run_dir, out.get("reference_path"), "no reference")
-        gen = thumbnail_for(
-            run_dir, out.get("generated_image"), "failed" if s.status == "failed" else "no image"
-        )
-        # A failed sample without a generated image is explained by its error; every other
-        # placeholder (missing, unreadable or refused file) gets a note under the images.
-        expected_gap = s.status == "failed" and not out.get("generated_image")
-        notes = tuple(t.note for t in (ref, gen) if t.note and not (t is gen and expected_gap))
-        n_missing += sum(1 for t in (ref, gen) if t.missing)
+        media = sample_view.media(s, run_dir)
+        gaps = media.expected_gaps or tuple(False for _ in media.images)
+        # A placeholder explained by the sample's failure needs no note; every other one (missing,
+        # unreadable or refused file) gets a note under the images.
+        notes = tuple(t.note for t, gap in zip(media.images, gaps, strict=True) if t.note and not gap)
+        n_missing += sum(1 for t in media.images if t.missing)
         overall, partial = per_sample_overall(s.scores, columns)
-        caption = out.get("caption")
         rows.append(
             SampleRow(
                 id=s.id,
                 status=s.status,
                 error=s.error,
-                caption=caption if isinstance(caption, str) else None,
-                reference=ref,
-                generated=gen,
+                text=media.text,
+                images=media.images,
                 scores=dict(s.scores),
                 overall=overall,
                 overall_partial=partial,
                 notes=notes,
+                group=s.groups.get(sample_view.group_key) if sample_view.group_key else None,
             )
         )
     rows = worst_first(rows)
@@ -214,8 +216,8 @@ def build_view(results: Results, run_dir: Path) -> ReportView:
         src = histogram_png(overall_vals, "per-sample mean of in-overall metrics", "mean (raw)")
         histograms.append(Histogram(OVERALL_COLUMN, len(overall_vals), src))
 
-    image_set = dict(results.image_set)
-    headline = {k: image_set.pop(k) for k in _IMAGE_SET_HEADLINE if k in image_set}
+    dataset = dict(results.dataset)
+    headline = {k: dataset.pop(k) for k in _DATASET_HEADLINE if k in dataset}
     details = [
         (m.name, json.dumps(m.details, indent=2, sort_keys=True, default=str))
         for m in results.metrics
@@ -227,8 +229,12 @@ def build_view(results: Results, run_dir: Path) -> ReportView:
         summary=summary,
         histograms=histograms,
         demo_notices=demo_notices(results),
-        image_set_headline=headline,
-        image_set_rest=image_set,
+        dataset_headline=headline,
+        dataset_rest=dataset,
+        image_labels=sample_view.image_labels,
+        text_label=sample_view.text_label,
+        group_key=sample_view.group_key,
+        groups=sorted({r.group for r in rows if r.group is not None}),
         n_failed=sum(1 for s in results.samples if s.status == "failed"),
         n_missing_images=n_missing,
         settings_json=json.dumps(results.settings, indent=2, sort_keys=True, default=str),

@@ -31,7 +31,7 @@ from unified_bench.core.atomic import atomic_write_bytes
 from unified_bench.errors import SpecError
 from unified_bench.models.base import Capability, ModelAdapter, check_capabilities
 from unified_bench.results.build import build_results, stage_coverage
-from unified_bench.results.schema import BenchmarkInfo, Results, write_results
+from unified_bench.results.schema import BenchmarkInfo, Results, SampleRecord, write_results
 from unified_bench.runner.executor import BatchCall, Executor, LocalExecutor, check_lengths
 from unified_bench.runner.keys import cache_key, derive_seed
 from unified_bench.runner.run_dir import RunDir
@@ -263,13 +263,7 @@ def evaluate(
         sample_outputs = outputs.for_sample(sample.id)
         rec = scored.get(sample.id)
         record = task.sample_record(sample, sample_outputs, rec if rec and rec.get("status") == "ok" else None)
-        seeds = {
-            f"{stage}:{rid}": int(r["seed"])
-            for stage, recs in outputs.for_sample(sample.id, ok_only=False).items()
-            for rid, r in recs.items()
-            if "seed" in r
-        }
-        samples.append(record.model_copy(update={"seeds": seeds}) if seeds else record)
+        samples.append(_with_run_details(record, outputs.for_sample(sample.id, ok_only=False), rec))
     metrics = task.metrics(judges)
     task.close_judges(judges)
     settings = task.settings_record() | {"limit": run.limit}
@@ -300,6 +294,24 @@ def evaluate(
         write_report(run_dir.path)
     run_dir.mark_complete()
     return Evaluation(run_dir.path, results, summaries)
+
+
+def _with_run_details(
+    record: SampleRecord, all_outputs: Mapping[str, Mapping[str, dict[str, Any]]], scored: dict[str, Any] | None
+) -> SampleRecord:
+    """Add what only the runner knows to a task's record: each output's seed, and for a failed
+    sample the errors its requests and its scoring recorded (the task names the failed step)."""
+    seeds = {f"{stage}:{rid}": int(r["seed"]) for stage, recs in all_outputs.items() for rid, r in recs.items()
+             if "seed" in r}
+    update: dict[str, Any] = {"seeds": seeds} if seeds else {}
+    if record.status == "failed":
+        errors = [f"{stage} {rid}: {r.get('error')}" for stage, recs in all_outputs.items()
+                  for rid, r in recs.items() if r.get("status") != "ok"]
+        if scored is not None and scored.get("status") != "ok":
+            errors.append(f"score: {scored.get('error')}")
+        if errors:
+            update["error"] = f"{record.error or 'failed'} ({'; '.join(errors)})"
+    return record.model_copy(update=update) if update else record
 
 
 def _score(
