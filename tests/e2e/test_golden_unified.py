@@ -26,7 +26,8 @@ def _close(a, b) -> bool:
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory):
     from tests.fixtures.golden.capture_unified_demo import summarize
-    from unified_bench.cli.demo import build_demo_assets, demo_run_spec
+    from unified_bench.cli.demo import build_demo_assets
+    from unified_bench.demo.runs import unified_demo_run
     from unified_bench.runner.evaluate import evaluate
     from unified_bench.specs import ExecutionOptions
 
@@ -35,7 +36,7 @@ def fresh(tmp_path_factory):
     return {
         name: summarize(
             evaluate(
-                demo_run_spec(spec, encoders),
+                unified_demo_run(spec, encoders),
                 ExecutionOptions(out=out / "runs" / name, show_progress=False, report=False),
             ).results
         )

@@ -21,9 +21,9 @@ from unified_bench.tasks.base import Stage, Task
 
 
 def _unified_demo(assets: dict) -> RunSpec:
-    from unified_bench.cli.demo import demo_run_spec
+    from unified_bench.demo.runs import unified_demo_run
 
-    run = demo_run_spec(assets["janus"], assets["encoders"], notice=None)
+    run = unified_demo_run(assets["janus"], assets["encoders"], notice=None)
     return dataclasses.replace(run, limit=3, runtime=dataclasses.replace(run.runtime, batch_size=1))
 
 

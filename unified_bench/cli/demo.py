@@ -13,7 +13,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from unified_bench.specs import ExecutionOptions, RunSpec
+from unified_bench.specs import ExecutionOptions
 
 log = logging.getLogger(__name__)
 
@@ -53,31 +53,9 @@ def build_demo_assets(out: Path, which: list[str]) -> tuple[dict[str, str], dict
     return models, encoders
 
 
-def demo_run_spec(model: str, encoders: dict[str, Path], notice: str | None = NOTICE) -> RunSpec:
-    """The unified task on the demo images with settings sized for tiny models on a CPU."""
-    from unified_bench.metrics.encoders.base import EncoderSpec
-    from unified_bench.specs import CaptionSettings, GenerationSettings, RuntimeOptions, parse_model_spec
-    from unified_bench.tasks.unified import UnifiedConfig
-
-    config = UnifiedConfig(
-        caption=CaptionSettings(max_new_tokens=24),
-        generation=GenerationSettings(height=64, width=64, num_inference_steps=2),
-        encoders=tuple(EncoderSpec(name, str(path)) for name, path in encoders.items()),
-        lpips_pretrained_trunk=False,
-        encoder_batch_size=8,
-    )
-    return RunSpec(
-        task="unified",
-        model=parse_model_spec(model),
-        task_config=config,
-        data="demo",
-        runtime=RuntimeOptions(device="cpu", dtype="fp32", batch_size=4, deterministic=True).resolved(),
-        notice=notice,
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     from unified_bench.cli.evaluate import execute
+    from unified_bench.demo.runs import unified_demo_run
     from unified_bench.errors import SpecError
 
     which = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -91,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     for name, spec in models.items():
         print(f"\n== demo model: {name} ({spec})")
         options = ExecutionOptions(out=out / "runs" / name, force=True, show_progress=not args.quiet)
-        run_dir = execute(demo_run_spec(spec, encoders), options)
+        run_dir = execute(unified_demo_run(spec, encoders, NOTICE), options)
         reports.append(run_dir / "report.html")
     print("\n" + NOTICE)
     for report in reports:

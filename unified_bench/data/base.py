@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from unified_bench.core.hashing import sha256_file
 from unified_bench.data.dataset import Dataset
 from unified_bench.errors import ImageSetError
 
@@ -22,17 +22,57 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 
-@dataclass(frozen=True)
 class ReferenceImage:
-    """One reference image: a stable id (e.g. '0' for 0.jpg), its encoded bytes and origin."""
+    """One reference image: a stable id (e.g. '0' for 0.jpg), its encoded bytes and origin.
 
-    id: str
-    data: bytes = field(repr=False)
-    origin: str = ""  # file path / URL / shard key, for error messages
+    The bytes are either held (``data``: shards, datasets, downloads) or read from ``path`` each
+    time they are needed (folders), so a large folder is never held in memory: the runner reads
+    one batch of images at a time.
+    """
 
-    @cached_property
-    def sha256(self) -> str:  # cached: used in several cache keys per image
-        return hashlib.sha256(self.data).hexdigest()
+    __slots__ = ("id", "origin", "path", "_data", "_sha256")
+
+    def __init__(self, id: str, data: bytes | None = None, origin: str = "", path: Path | None = None) -> None:
+        if data is None and path is None:
+            raise ValueError("a ReferenceImage needs its bytes or a path to read them from")
+        self.id = id
+        self.origin = origin or (str(path) if path is not None else "")
+        self.path = path
+        self._data = data
+        self._sha256: str | None = None
+
+    def __repr__(self) -> str:
+        return f"ReferenceImage(id={self.id!r}, origin={self.origin!r})"
+
+    @property
+    def data(self) -> bytes:
+        """The encoded bytes (read from ``path`` when not held)."""
+        if self._data is not None:
+            return self._data
+        assert self.path is not None
+        try:
+            return self.path.read_bytes()
+        except OSError as exc:
+            raise ImageSetError(
+                f"Cannot read image file '{self.path}': {exc}.",
+                "Check the file's permissions, or remove it from the image set.",
+            ) from exc
+
+    @property
+    def sha256(self) -> str:
+        """sha256 of the bytes, computed once (used in several cache keys per image)."""
+        if self._sha256 is None:
+            if self._data is None and self.path is not None:
+                try:
+                    self._sha256 = sha256_file(self.path)
+                except OSError as exc:
+                    raise ImageSetError(
+                        f"Cannot read image file '{self.path}': {exc}.",
+                        "Check the file's permissions, or remove it from the image set.",
+                    ) from exc
+            else:
+                self._sha256 = hashlib.sha256(self.data).hexdigest()
+        return self._sha256
 
     def open(self) -> Image:
         """Decode to RGB. Raises ImageSetError naming the file when it is corrupt."""
@@ -72,6 +112,8 @@ class ImageSet(Dataset):
         self.source = source
         self.extra = dict(extra or {})
         self._images = images
+        # Hash now (streamed for path-backed images): the set's identity is its content at load time.
+        self.content_sha256()
 
     def __iter__(self) -> Iterator[ReferenceImage]:
         return iter(self._images)

@@ -3,8 +3,9 @@
 Why: the reference protocol ships its images as ``0.jpg .. 99.jpg``; ids are file stems and the
 order is numeric when every stem is an integer (so ``10`` comes after ``9``, not after ``1``),
 otherwise lexicographic. Only the folder's top level is read, hidden files (``.DS_Store``,
-``._0.jpg`` from macOS) are skipped, and bytes are read up front so the content hash is exact;
-decoding is left to ``ImageSet.validate`` so a corrupt file is reported by name once.
+``._0.jpg`` from macOS) are skipped. Images are read when needed (hashing, validation, one batch at
+a time in the runner), never held all at once; decoding is left to ``ImageSet.validate`` so a
+corrupt file is reported by name once.
 """
 
 from __future__ import annotations
@@ -46,17 +47,12 @@ def image_files(folder: Path) -> list[Path]:
 
 
 def read_images(files: Iterable[Path]) -> list[ReferenceImage]:
-    """Read each file's bytes into a ReferenceImage (id = stem, origin = path)."""
+    """A path-backed ReferenceImage per file (id = stem): bytes are read when needed, not held."""
     images = []
     for path in files:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ImageSetError(
-                f"Cannot read image file '{path}': {exc}.",
-                "Check the file's permissions, or remove it from the image set.",
-            ) from exc
-        images.append(ReferenceImage(id=path.stem, data=data, origin=str(path)))
+        if not path.is_file():
+            raise ImageSetError(f"Cannot read image file '{path}'.", "Check that it exists and is a regular file.")
+        images.append(ReferenceImage(id=path.stem, origin=str(path), path=path))
     return images
 
 

@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from unified_bench.core.atomic import atomic_write_bytes, atomic_write_text
+from unified_bench.core.atomic import atomic_write_text
 from unified_bench.errors import RunDirError
 from unified_bench.runner.store import RecordStore
 
@@ -91,14 +91,6 @@ class RunDir:
         if self.complete_marker.exists():
             self.complete_marker.unlink()
         atomic_write_text(self.run_json, json.dumps(run_config, indent=2, sort_keys=True, default=str))
-
-    def save_reference(self, image_id: str, data: bytes, suffix: str) -> str:
-        """Copy a reference image into the run dir (once) and return its relative path."""
-        rel = f"references/{image_id}{suffix}"
-        target = self.path / rel
-        if not target.exists() or target.stat().st_size != len(data):
-            atomic_write_bytes(target, data, durable=False)  # a copy; re-made if torn
-        return rel
 
     def mark_complete(self) -> None:
         atomic_write_text(self.complete_marker, "complete\n")
