@@ -189,3 +189,9 @@ def test_hub_unreachable_falls_back_to_cache_or_explains(tmp_path, monkeypatch, 
     with pytest.raises(SpecError) as err:
         resolve_model(parse_model_spec("hf:org/not-cached"))
     assert "no copy is cached" in err.value.problem
+
+
+def test_diffusers_notes_token_sampling_settings(loaded):
+    t2i = loaded("t2i")
+    notes = t2i.generation_notes(GenerationSettings(height=32, width=32, temperature=0.5, top_k=10))
+    assert set(notes) == {"temperature", "top_k"}

@@ -78,11 +78,18 @@ class DiffusersT2IAdapter(ModelAdapter):
 
     def generation_notes(self, settings: GenerationSettings) -> dict[str, str]:
         names = list(_CORE) + [k for k, _ in settings.extra]
-        return {
+        notes = {
             n: f"ignored: {type(self.pipe).__name__} has no '{n}' argument"
             for n in names
             if not self._accepts(n)
         }
+        # Token-sampling settings exist for autoregressive generators; a diffusion pipeline has none.
+        token_sampling = {"temperature": (settings.temperature, 1.0), "top_k": (settings.top_k, None),
+                          "top_p": (settings.top_p, 1.0)}
+        for name, (value, default) in token_sampling.items():
+            if value != default:
+                notes[name] = "ignored: diffusion pipelines do not sample tokens"
+        return notes
 
     def _accepts(self, name: str) -> bool:
         return name in self._accepted or self._accepts_any

@@ -206,6 +206,11 @@ class Emu3Adapter(ChatUnderstanding, TransformersAdapter):
                 logits_processor=sampler_processors(sampler), **kwargs,
             )
         tokens = out[:, inputs["input_ids"].shape[1] :]
+        # One item at a time: a batched VQ decode can differ in the last bit from a single one
+        # (convolution algorithms depend on the batch size), and images must not depend on it.
+        images: list[Image] = []
         with torch.no_grad():
-            pixels = self.model.decode_image_tokens(image_tokens=tokens, height=h, width=w)
-        return to_pil(pixels)
+            for row in tokens:
+                pixels = self.model.decode_image_tokens(image_tokens=row[None], height=h, width=w)
+                images.extend(to_pil(pixels))
+        return images

@@ -86,8 +86,6 @@ class JanusAdapter(ChatUnderstanding, TransformersAdapter):
         side = self.image_size
         if (settings.height, settings.width) != (side, side):
             notes["height"] = notes["width"] = f"ignored: Janus always generates {side}x{side}"
-        if settings.top_k is None:
-            notes["top_k"] = "none: no top-k filter (Janus reference recipe)"
         if settings.extra:
             notes["extra"] = f"ignored: {', '.join(k for k, _ in settings.extra)} (decoding is explicit)"
         return notes
@@ -126,6 +124,9 @@ class JanusAdapter(ChatUnderstanding, TransformersAdapter):
                 use_cache=True,
                 **NEUTRAL_PROCESSORS,
             )
+        # One item at a time: a batched VQ decode can differ in the last bit from a single one.
+        images: list[Image] = []
         with torch.no_grad():
-            pixels = self.model.decode_image_tokens(tokens)
-        return to_pil(pixels)
+            for row in tokens:
+                images.extend(to_pil(self.model.decode_image_tokens(row[None])))
+        return images
