@@ -311,7 +311,12 @@ class ChatUnderstanding:
         return self._chat(images, questions, settings, seeds)
 
     def prompt_layout(self) -> dict[str, str]:
-        """Order of text and image in the rendered caption/answer prompt (recorded in results.json)."""
+        """Order of text and image in the rendered caption/answer prompt (recorded in results.json);
+        ``None`` for a checkpoint that does not caption or answer (e.g. Emu3-Gen)."""
+        from unified_bench.models.base import Capability
+
+        if not {Capability.CAPTION, Capability.ANSWER} & set(getattr(self, "capabilities", ())):
+            return None
         return prompt_layout(self.processor, self.chat_fallback)
 
     def _text_generate(self) -> Any:
