@@ -62,13 +62,14 @@ class DiffusersT2IAdapter(ModelAdapter):
     def _load(resolved: ResolvedModel, dtype: Any) -> Any:
         from diffusers import AutoPipelineForText2Image, DiffusionPipeline
 
+        # low_cpu_mem_usage: each tensor is materialised once, already in ``dtype`` (no fp32 copy).
         try:
-            return AutoPipelineForText2Image.from_pretrained(resolved.path, torch_dtype=dtype)
+            return AutoPipelineForText2Image.from_pretrained(resolved.path, torch_dtype=dtype, low_cpu_mem_usage=True)
         except ValueError as exc:
             # AutoPipeline only knows pipelines it maps to a text-to-image task.
             logger.info("AutoPipelineForText2Image cannot load %s (%s); using DiffusionPipeline.",
                         resolved.source, exc)
-            return DiffusionPipeline.from_pretrained(resolved.path, torch_dtype=dtype)
+            return DiffusionPipeline.from_pretrained(resolved.path, torch_dtype=dtype, low_cpu_mem_usage=True)
 
     def identity(self) -> ModelIdentity:
         return ModelIdentity(
