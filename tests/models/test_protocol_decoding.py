@@ -153,3 +153,19 @@ def test_per_item_sampler_draws_from_the_filtered_distribution():
     assert nucleus[:2].sum() == 0 and np.allclose(nucleus[2:], [3 / 7, 4 / 7], atol=0.03)
     greedy = freq(temperature=0.0)
     assert greedy.tolist() == [0.0, 0.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("name", ["vlm", "janus", "emu3"])
+def test_sampled_answers_do_not_depend_on_left_padding(loaded, name, four_photos):
+    """Questions of different lengths are left-padded in a batch; each answer still depends only on
+    its own question, images and seed."""
+    from unified_bench.specs import AnswerSettings
+
+    adapter = loaded(name)
+    questions = ["What?", "What colour is the sky in this picture, and why?", "Which is brighter?",
+                 "Describe the image in detail please."]
+    settings = AnswerSettings(max_new_tokens=6, temperature=0.7)
+    batched = adapter.answer([[im] for im in four_photos], questions, settings, SEEDS)
+    alone = [adapter.answer([[im]], [q], settings, [s])[0]
+             for im, q, s in zip(four_photos, questions, SEEDS, strict=True)]
+    assert batched == alone
