@@ -213,3 +213,11 @@ def test_transformers_weights_load_on_the_device_in_the_requested_dtype(demo_dir
     vlm = load_model(parse_model_spec(str(demo_dirs["vlm"])), RuntimeOptions(device="cpu", dtype="bf16"))
     assert seen["device_map"] == "cpu" and seen["dtype"] == torch.bfloat16
     assert {p.dtype for p in vlm.model.parameters()} == {torch.bfloat16}
+
+
+def test_close_drops_weights_and_is_idempotent(demo_dirs):
+    for name in ("vlm", "t2i"):
+        adapter = load_model(parse_model_spec(str(demo_dirs[name])), CPU)
+        adapter.close()
+        adapter.close()
+        assert not hasattr(adapter, "model") and not hasattr(adapter, "pipe")

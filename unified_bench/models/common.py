@@ -257,6 +257,20 @@ def chat_generate(
     return [text.strip() for text in decoded]
 
 
+def release_memory() -> None:
+    """Return freed accelerator memory to the device after an adapter dropped its weights.
+
+    Why not ``model.to("cpu")``: that copies a multi-GB model into host RAM just to delete it.
+    """
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def to_pil(pixels: Any) -> list[Image]:
     """Decoded VQ pixels in [-1, 1] (B,H,W,C or B,C,H,W) -> RGB uint8 PIL images."""
     import numpy as np

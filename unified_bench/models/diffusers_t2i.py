@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from unified_bench.models.base import Capability, ModelAdapter, ModelIdentity
-from unified_bench.models.common import WarnOnce, component
+from unified_bench.models.common import WarnOnce, component, release_memory
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -124,6 +124,7 @@ class DiffusersT2IAdapter(ModelAdapter):
         return [im.convert("RGB") for im in out.images]
 
     def close(self) -> None:
+        """Drop the pipeline and give its memory back (idempotent)."""
         self._pipe_logger.removeFilter(self._truncation_filter)
-        self.pipe.to("cpu")
-        del self.pipe
+        if self.__dict__.pop("pipe", None) is not None:
+            release_memory()

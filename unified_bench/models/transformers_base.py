@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from unified_bench.models.base import ModelAdapter, ModelIdentity
-from unified_bench.models.common import component, neutral_generation_config
+from unified_bench.models.common import component, neutral_generation_config, release_memory
 
 logger = logging.getLogger(__name__)
 
@@ -68,5 +68,6 @@ class TransformersAdapter(ModelAdapter):
         )
 
     def close(self) -> None:
-        self.model.to("cpu")
-        del self.model
+        """Drop the weights and give their memory back (idempotent)."""
+        if self.__dict__.pop("model", None) is not None:
+            release_memory()
