@@ -149,31 +149,121 @@ DEFAULT_CAPTION_PROMPT = (
 )
 
 
-@dataclass(frozen=True)
-class CaptionSettings:
-    """Decoding settings for image -> text. Reference: 512 new tokens, sampling at T=0.7."""
+def _check_decoding(owner: str, temperature: float, top_k: int, top_p: float,
+                    repetition_penalty: float, no_repeat_ngram_size: int, num_beams: int) -> None:
+    """Refuse decoding values no backend can honour, when the settings are built (before any load)."""
+    if temperature < 0:
+        raise SpecError(
+            f"{owner}: temperature {temperature} is negative.",
+            "Use 0 for greedy decoding or a positive value (the protocol samples at 0.7).",
+        )
+    if top_k < 0:
+        raise SpecError(f"{owner}: top_k {top_k} is negative.", "Use 0 (no top-k filter) or a positive count.")
+    if not 0 < top_p <= 1:
+        raise SpecError(f"{owner}: top_p {top_p} is outside (0, 1].", "Use 1.0 (no nucleus filter) or a value in (0, 1].")
+    if repetition_penalty <= 0:
+        raise SpecError(
+            f"{owner}: repetition_penalty {repetition_penalty} must be positive.",
+            "Use 1.0 (no penalty, the protocol's value).",
+        )
+    if no_repeat_ngram_size < 0:
+        raise SpecError(f"{owner}: no_repeat_ngram_size {no_repeat_ngram_size} is negative.", "Use 0 (off).")
+    if num_beams != 1:
+        raise SpecError(
+            f"{owner}: num_beams={num_beams}; beam search is not part of the protocol and is not supported.",
+            "Use num_beams=1 (sampling or greedy decoding, one sequence per item).",
+        )
 
-    prompt: str = DEFAULT_CAPTION_PROMPT
-    max_new_tokens: int = 512
-    temperature: float = 0.7
+
+class _Decoding:
+    """Shared by caption and answer settings: the full decoding configuration, explicit.
+
+    Why: ``generate`` fills every value it is not given from the checkpoint's
+    ``generation_config.json`` (Qwen2.5-VL ships ``top_k=1, top_p=0.001, repetition_penalty=1.05``),
+    so a setting left implicit is a setting the checkpoint chooses. Adapters pass ``decoding()``
+    in full and it is recorded in results.json and the cache keys.
+    """
+
+    temperature: float
+    top_k: int
+    top_p: float
+    repetition_penalty: float
+    no_repeat_ngram_size: int
+    num_beams: int
+    max_new_tokens: int
 
     @property
     def do_sample(self) -> bool:
         return self.temperature > 0
 
+    def decoding(self) -> dict[str, Any]:
+        """The effective decoding: what every adapter applies, whatever the checkpoint's defaults."""
+        return {
+            "max_new_tokens": self.max_new_tokens,
+            "do_sample": self.do_sample,
+            "temperature": self.temperature if self.do_sample else 0.0,
+            "top_k": self.top_k,
+            "top_p": self.top_p,
+            "repetition_penalty": self.repetition_penalty,
+            "no_repeat_ngram_size": self.no_repeat_ngram_size,
+            "num_beams": self.num_beams,
+            "seeding": "per-item",  # one torch.Generator per item: independent of batch size / neighbours
+            "checkpoint_generation_config": "ignored (only special token ids are kept)",
+        }
+
+
+@dataclass(frozen=True)
+class CaptionSettings(_Decoding):
+    """Decoding settings for image -> text. Reference: 512 new tokens, sampling at T=0.7 with no
+    top-k / top-p / repetition penalty, one sequence per image."""
+
+    prompt: str = DEFAULT_CAPTION_PROMPT
+    max_new_tokens: int = 512
+    temperature: float = 0.7
+    top_k: int = 0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    num_beams: int = 1
+
+    def __post_init__(self) -> None:
+        _check_decoding("Caption settings", self.temperature, self.top_k, self.top_p,
+                        self.repetition_penalty, self.no_repeat_ngram_size, self.num_beams)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"do_sample": self.do_sample}
+        return asdict(self) | {"do_sample": self.do_sample, "decoding": self.decoding()}
 
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    """Text -> image settings. Reference (UAE): 1024x1024, 40 steps, guidance 5.0."""
+    """Text -> image settings. Reference (UAE): 1024x1024, 40 steps, guidance 5.0.
+
+    ``temperature`` / ``top_k`` / ``top_p`` drive autoregressive image-token sampling (Janus, Emu3)
+    and are passed explicitly so a checkpoint's generation config cannot change them; ``top_k=None``
+    means the backend's reference recipe (Emu3: 2048, Janus: none), recorded in generation notes.
+    Diffusion pipelines do not use them.
+    """
 
     height: int = 1024
     width: int = 1024
     num_inference_steps: int = 40
     guidance_scale: float = 5.0
     extra: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_decoding("Generation settings", self.temperature, self.top_k or 0, self.top_p, 1.0, 0, 1)
+        if self.height <= 0 or self.width <= 0:
+            raise SpecError(f"Image size {self.width}x{self.height} is not positive.", "Use e.g. 1024x1024.")
+        if self.num_inference_steps <= 0:
+            raise SpecError(f"num_inference_steps={self.num_inference_steps} is not positive.", "Use e.g. 40.")
+        if self.guidance_scale < 0:
+            raise SpecError(
+                f"guidance_scale {self.guidance_scale} is negative.",
+                "Use a value >= 1 (1.0 disables classifier-free guidance; the protocol uses 5.0).",
+            )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -182,14 +272,23 @@ class GenerationSettings:
 
 
 @dataclass(frozen=True)
-class AnswerSettings:
+class AnswerSettings(_Decoding):
     """Decoding settings for visual question answering (greedy by default)."""
 
     max_new_tokens: int = 64
     temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    num_beams: int = 1
+
+    def __post_init__(self) -> None:
+        _check_decoding("Answer settings", self.temperature, self.top_k, self.top_p,
+                        self.repetition_penalty, self.no_repeat_ngram_size, self.num_beams)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {"decoding": self.decoding()}
 
 
 @dataclass(frozen=True)

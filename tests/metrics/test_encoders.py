@@ -28,20 +28,22 @@ def _unit(t: torch.Tensor) -> np.ndarray:
 
 
 def _reference_clip(path, images):
-    from transformers import CLIPImageProcessor, CLIPModel
+    # The paper's scorer ran transformers 4.x, whose CLIPImageProcessor was the PIL implementation
+    # (transformers 5 names it CLIPImageProcessorPil).
+    from transformers import CLIPImageProcessorPil, CLIPModel
 
     model = CLIPModel.from_pretrained(path).eval()
-    pixels = CLIPImageProcessor.from_pretrained(path)(images=images, return_tensors="pt")["pixel_values"]
+    pixels = CLIPImageProcessorPil.from_pretrained(path)(images=images, return_tensors="pt")["pixel_values"]
     with torch.no_grad():  # vision tower pooled output -> visual projection, without get_image_features
         pooled = model.vision_model(pixel_values=pixels).pooler_output
         return _unit(model.visual_projection(pooled))
 
 
 def _reference_dinov2(path, images):
-    from transformers import AutoImageProcessor, Dinov2Model
+    from transformers import BitImageProcessorPil, Dinov2Model
 
-    model = Dinov2Model.from_pretrained(path).eval()
-    pixels = AutoImageProcessor.from_pretrained(path)(images=images, return_tensors="pt")["pixel_values"]
+    model = Dinov2Model.from_pretrained(path).eval()  # paper era: BitImageProcessor was the PIL one
+    pixels = BitImageProcessorPil.from_pretrained(path)(images=images, return_tensors="pt")["pixel_values"]
     with torch.no_grad():
         return _unit(model(pixel_values=pixels).pooler_output)
 

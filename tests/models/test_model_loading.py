@@ -190,3 +190,35 @@ def test_hub_unreachable_falls_back_to_cache_or_explains(tmp_path, monkeypatch, 
     with pytest.raises(SpecError) as err:
         resolve_model(parse_model_spec("hf:org/not-cached"))
     assert "no copy is cached" in err.value.problem
+
+
+def test_diffusers_notes_token_sampling_settings(loaded):
+    t2i = loaded("t2i")
+    notes = t2i.generation_notes(GenerationSettings(height=32, width=32, temperature=0.5, top_k=10))
+    assert set(notes) == {"temperature", "top_k"}
+
+
+def test_transformers_weights_load_on_the_device_in_the_requested_dtype(demo_dirs, monkeypatch):
+    """device_map + dtype go to from_pretrained (no full-precision host copy first); the real loader runs."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    seen = {}
+    real = AutoModelForImageTextToText.from_pretrained.__func__
+
+    def recording(cls, path, **kwargs):
+        seen.update(kwargs)
+        return real(cls, path, **kwargs)
+
+    monkeypatch.setattr(AutoModelForImageTextToText, "from_pretrained", classmethod(recording))
+    vlm = load_model(parse_model_spec(str(demo_dirs["vlm"])), RuntimeOptions(device="cpu", dtype="bf16"))
+    assert seen["device_map"] == "cpu" and seen["dtype"] == torch.bfloat16
+    assert {p.dtype for p in vlm.model.parameters()} == {torch.bfloat16}
+
+
+def test_close_drops_weights_and_is_idempotent(demo_dirs):
+    for name in ("vlm", "t2i"):
+        adapter = load_model(parse_model_spec(str(demo_dirs[name])), CPU)
+        adapter.close()
+        adapter.close()
+        assert not hasattr(adapter, "model") and not hasattr(adapter, "pipe")

@@ -60,20 +60,54 @@ def _ensure(out_dir: str | Path) -> Path:
 
 # --------------------------------------------------------------------------------------- Janus
 
-_JANUS_CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'user' %}<|User|>: {% else %}<|Assistant|>: {% endif %}"
-    "{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' %}<image_placeholder>\n"
-    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
-    "{% endfor %}\n\n"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}<|Assistant|>:{% endif %}"
+#: The chat template of the converted Janus-Pro checkpoints (transformers' conversion script),
+#: written out here so the demo renders prompts exactly like deepseek-community/Janus-Pro-*: it
+#: honours the message order (text first, then the image, as the protocol sends them).
+JANUS_PRO_CHAT_TEMPLATE = (
+    "{%set seps=['\n\n','<\uff5cend\u2581of\u2581sentence\uff5c>']%}"
+    "{%set i=0%}"
+    "{%for message in messages%}"
+    "{%if message['role']|lower=='user'%}"
+    "<|User|>: "
+    "{%elif message['role']|lower=='assistant'%}"
+    "<|Assistant|>:{%if not (loop.last and not add_generation_prompt and message['content'][0]['type']=='text' "
+    "and message['content'][0]['text']=='')%} {%endif%}"
+    "{%else%}"
+    "{{message['role'].capitalize()}}: "
+    "{%endif%}"
+    "{%for content in message['content']%}"
+    "{%if content['type']=='image'%}"
+    "{%if not loop.first%}{{'\n'}}{%endif%}"
+    "<image_placeholder>"
+    "{%if not loop.last%}{{'\n'}}{%endif%}"
+    "{%elif content['type']=='text'%}"
+    "{%set text=content['text']%}"
+    "{%if loop.first%}{%set text=text.lstrip()%}{%endif%}"
+    "{%if loop.last%}{%set text=text.rstrip()%}{%endif%}"
+    "{%if not loop.first and message['content'][loop.index0-1]['type']=='text'%}"
+    "{{' '+text}}"
+    "{%else%}"
+    "{{text}}"
+    "{%endif%}"
+    "{%endif%}"
+    "{%endfor%}"
+    "{%if not loop.last or add_generation_prompt%}"
+    "{%if message['role']|lower=='user'%}"
+    "{{seps[0]}}"
+    "{%else%}"
+    "{{seps[1]}}"
+    "{%endif%}"
+    "{%endif%}"
+    "{%endfor%}"
+    "{%if add_generation_prompt%}<|Assistant|>:{%endif%}"
 )
 
 
 def build_demo_janus(out_dir: str | Path) -> Path:
-    """Tiny ``JanusForConditionalGeneration`` (captions and generates 32x32 images)."""
+    """Tiny ``JanusForConditionalGeneration`` (captions and generates 32x32 images).
+
+    The processor is set up like the converted Janus-Pro releases: their chat template and the
+    default system prompt prepended to understanding prompts."""
     from transformers import (
         GenerationConfig,
         JanusConfig,
@@ -131,8 +165,8 @@ def build_demo_janus(out_dir: str | Path) -> Path:
     )
     image_processor = JanusImageProcessor(size={"height": DEMO_IMAGE_SIZE, "width": DEMO_IMAGE_SIZE})
     processor = JanusProcessor(
-        image_processor=image_processor, tokenizer=tokenizer, chat_template=_JANUS_CHAT_TEMPLATE,
-        num_image_tokens=num_image_tokens,
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=JANUS_PRO_CHAT_TEMPLATE,
+        num_image_tokens=num_image_tokens, use_default_system_prompt=True,
     )
     model.save_pretrained(path)
     processor.save_pretrained(path)

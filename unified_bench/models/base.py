@@ -60,9 +60,10 @@ class ModelIdentity:
 class ModelAdapter(ABC):
     """Batch interface to a model. Subclasses override the methods for their capabilities.
 
-    Seeds: every batch method receives one seed per item. Backends that can seed per item
-    (diffusers generators) must; others seed the whole batch with ``seeds[0]``. The runner forms
-    batches with fixed boundaries so that a resumed run sees the same batches and seeds.
+    Seeds: every batch method receives one seed per item, and an item's output must depend only on
+    its own seed and inputs, never on the batch size or its neighbours (diffusers: one generator
+    per prompt; transformers backends: one generator per row inside a logits processor, see
+    ``models/common.py``). Batching is then only a speed choice.
     """
 
     capabilities: frozenset[Capability] = frozenset()
@@ -106,6 +107,30 @@ class ModelAdapter(ABC):
         says so rather than reporting settings that never took effect. Default: none.
         """
         return {}
+
+    def validate_settings(self, kind: str, settings: Any) -> None:  # noqa: B027 - optional hook
+        """Refuse settings this backend cannot run, before any work starts.
+
+        ``kind`` is ``"caption"``, ``"generate"`` or ``"answer"``; raise
+        ``unified_bench.errors.SpecError(problem, fix)``. Why: a guidance value or image size the
+        model cannot honour used to fail each generation after the whole caption stage had run.
+        The runner calls this for every stage right after loading. Default: accept everything
+        (the settings objects already refuse values no backend accepts, e.g. negative temperature).
+        """
+
+    def prompt_layout(self) -> dict[str, str] | None:
+        """Order of text and image(s) in the understanding prompt: ``{"order": "text-image" |
+        "image-text", "reason": ...}``, recorded in results.json. Why: the protocol sends the text
+        first; a chat template that forces images first must be visible in the results.
+        ``None``: not applicable / unknown (e.g. a plugin)."""
+        return None
+
+    def native_generation_size(self) -> tuple[int, int] | None:
+        """(height, width) the generator draws natively, or ``None`` when any size is fine.
+
+        Why: autoregressive generators have a fixed canvas or context (Janus 384x384, Emu3-Gen
+        720x720 area); the runner uses this when the user did not choose a size."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook, deliberately a no-op by default
         """Release GPU memory before scoring. Default: nothing to do."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from unified_bench.errors import SpecError
 from unified_bench.models.base import Capability, ModelAdapter, ModelIdentity
@@ -56,6 +56,17 @@ class CompositeAdapter(ModelAdapter):
 
     def generation_notes(self, settings: GenerationSettings) -> dict[str, str]:
         return self.generation.generation_notes(settings)
+
+    def validate_settings(self, kind: str, settings: Any) -> None:
+        """Each half checks the settings of the stages it runs."""
+        half = self.generation if kind == "generate" else self.understanding
+        half.validate_settings(kind, settings)
+
+    def prompt_layout(self) -> dict[str, str] | None:
+        return self.understanding.prompt_layout()
+
+    def native_generation_size(self) -> tuple[int, int] | None:
+        return self.generation.native_generation_size()
 
     def caption(self, images: Sequence[Image], settings: CaptionSettings, seeds: Sequence[int]) -> list[str]:
         return self.understanding.caption(images, settings, seeds)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from unified_bench.models.base import Capability, ModelAdapter, ModelIdentity
-from unified_bench.models.common import WarnOnce, component
+from unified_bench.models.common import WarnOnce, component, release_memory
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -62,13 +62,14 @@ class DiffusersT2IAdapter(ModelAdapter):
     def _load(resolved: ResolvedModel, dtype: Any) -> Any:
         from diffusers import AutoPipelineForText2Image, DiffusionPipeline
 
+        # low_cpu_mem_usage: each tensor is materialised once, already in ``dtype`` (no fp32 copy).
         try:
-            return AutoPipelineForText2Image.from_pretrained(resolved.path, torch_dtype=dtype)
+            return AutoPipelineForText2Image.from_pretrained(resolved.path, torch_dtype=dtype, low_cpu_mem_usage=True)
         except ValueError as exc:
             # AutoPipeline only knows pipelines it maps to a text-to-image task.
             logger.info("AutoPipelineForText2Image cannot load %s (%s); using DiffusionPipeline.",
                         resolved.source, exc)
-            return DiffusionPipeline.from_pretrained(resolved.path, torch_dtype=dtype)
+            return DiffusionPipeline.from_pretrained(resolved.path, torch_dtype=dtype, low_cpu_mem_usage=True)
 
     def identity(self) -> ModelIdentity:
         return ModelIdentity(
@@ -78,11 +79,18 @@ class DiffusersT2IAdapter(ModelAdapter):
 
     def generation_notes(self, settings: GenerationSettings) -> dict[str, str]:
         names = list(_CORE) + [k for k, _ in settings.extra]
-        return {
+        notes = {
             n: f"ignored: {type(self.pipe).__name__} has no '{n}' argument"
             for n in names
             if not self._accepts(n)
         }
+        # Token-sampling settings exist for autoregressive generators; a diffusion pipeline has none.
+        token_sampling = {"temperature": (settings.temperature, 1.0), "top_k": (settings.top_k, None),
+                          "top_p": (settings.top_p, 1.0)}
+        for name, (value, default) in token_sampling.items():
+            if value != default:
+                notes[name] = "ignored: diffusion pipelines do not sample tokens"
+        return notes
 
     def _accepts(self, name: str) -> bool:
         return name in self._accepted or self._accepts_any
@@ -116,6 +124,7 @@ class DiffusersT2IAdapter(ModelAdapter):
         return [im.convert("RGB") for im in out.images]
 
     def close(self) -> None:
+        """Drop the pipeline and give its memory back (idempotent)."""
         self._pipe_logger.removeFilter(self._truncation_filter)
-        self.pipe.to("cpu")
-        del self.pipe
+        if self.__dict__.pop("pipe", None) is not None:
+            release_memory()

@@ -54,11 +54,25 @@ def _network_errors() -> tuple[type[BaseException], ...]:
 
 
 def _ignore_patterns(info) -> list[str]:
-    """Skip duplicate PyTorch pickles when the repo also has safetensors (often doubles the download)."""
+    """Skip PyTorch pickles only in the folders that also hold safetensors.
+
+    Why per folder: a diffusers repo is one folder per component, and some repos ship a component
+    (e.g. an old ``safety_checker`` or ``text_encoder``) only as ``.bin``; a repo-wide ``*.bin`` ignore
+    would download a pipeline that cannot load. Where a folder has both, the pickle only doubles the
+    download. Returns exact paths (plus the never-read formats), which ``snapshot_download`` matches
+    with fnmatch.
+    """
     names = [s.rfilename for s in (getattr(info, "siblings", None) or [])]
-    if any(n.endswith(".safetensors") for n in names):
-        return [*_IGNORED_PATTERNS, "*.bin", "*.pth"]
-    return list(_IGNORED_PATTERNS)
+    with_safetensors = {_folder(n) for n in names if n.endswith(".safetensors")}
+    pickles = [
+        n for n in names
+        if _folder(n) in with_safetensors and (n.endswith((".bin", ".pth")) or n.endswith(".bin.index.json"))
+    ]
+    return [*_IGNORED_PATTERNS, *sorted(pickles)]
+
+
+def _folder(name: str) -> str:
+    return name.rsplit("/", 1)[0] if "/" in name else ""
 
 
 def _resolve_hf(spec: ModelSpec) -> ResolvedModel:

@@ -8,10 +8,24 @@ model and processor classes and adjust the processor (left padding, missing pad 
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from unified_bench.models.base import ModelAdapter, ModelIdentity
-from unified_bench.models.common import component
+from unified_bench.models.common import component, neutral_generation_config, release_memory
+
+logger = logging.getLogger(__name__)
+
+
+def load_pretrained(model_class: Any, path: Any, dtype: Any, device: str) -> Any:
+    """``from_pretrained`` straight onto ``device`` in ``dtype``.
+
+    Why: loading on the CPU in fp32 and then calling ``.to(device)`` keeps a full-precision copy of
+    a 7B model in host RAM first (28 GB); ``device_map`` makes transformers materialise each
+    tensor on the target device in the target dtype.
+    """
+    return model_class.from_pretrained(path, dtype=dtype, device_map=device)
+
 
 if TYPE_CHECKING:
     from unified_bench.models.hub import ResolvedModel
@@ -30,9 +44,13 @@ class TransformersAdapter(ModelAdapter):
         self.role = role or self.default_role
         self.dtype = self.runtime.torch_dtype()
         model_class, processor_class = self.classes()
-        self.model = model_class.from_pretrained(resolved.path, dtype=self.dtype)
-        self.model.to(self.runtime.device).eval()
+        self.model = load_pretrained(model_class, resolved.path, self.dtype, self.runtime.device)
+        self.model.eval()
         self.processor = processor_class.from_pretrained(resolved.path)
+        self.checkpoint_generation_defaults = neutral_generation_config(self.model)
+        if self.checkpoint_generation_defaults:
+            logger.info("%s: generation_config.json values not applied (decoding is explicit): %s",
+                        resolved.source, self.checkpoint_generation_defaults)
         self.prepare()
 
     def classes(self) -> tuple[Any, Any]:
@@ -50,5 +68,6 @@ class TransformersAdapter(ModelAdapter):
         )
 
     def close(self) -> None:
-        self.model.to("cpu")
-        del self.model
+        """Drop the weights and give their memory back (idempotent)."""
+        if self.__dict__.pop("model", None) is not None:
+            release_memory()

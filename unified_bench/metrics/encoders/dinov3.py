@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 class Dinov3Encoder(HFImageEncoder):
     name = "dinov3"
     model_types = ("dinov3_vit",)
+    #: DINOv3's processor is torchvision-only, as in the reference scorer.
+    image_backend = "torchvision"
     embedding_description = "CLS of last_hidden_state ([:, 0]) of DINOv3ViTModel"
 
     def _model_class(self):

@@ -34,11 +34,26 @@ _PROCESSOR_KEYS = (
 )
 
 
+def processor_backend(processor: Any) -> str:
+    """"pil" or "torchvision": which implementation an image processor instance really is."""
+    names = [cls.__name__ for cls in type(processor).__mro__]
+    if "PilBackend" in names:
+        return "pil"
+    if "TorchvisionBackend" in names:
+        return "torchvision"
+    return "unknown"
+
+
 class HFImageEncoder(TorchImageEncoder):
-    """A transformers vision model + its AutoImageProcessor."""
+    """A transformers vision model + its AutoImageProcessor, on a pinned image-processing backend."""
 
     #: config.model_type values this encoder accepts (a CLIP checkpoint given to DINOv3 is an error).
     model_types: tuple[str, ...] = ()
+    #: transformers image-processor backend ("pil" or "torchvision"). Why pinned: transformers 5
+    #: resolves a processor name such as ``CLIPImageProcessor`` to its torchvision implementation,
+    #: whose resize differs from the PIL one by up to 2 grey levels; the paper ran transformers 4.x,
+    #: where CLIP's and DINOv2's processors were the PIL implementations.
+    image_backend: str = "pil"
 
     def _model_class(self):
         """The transformers class whose ``from_pretrained`` loads the model."""
@@ -69,9 +84,12 @@ class HFImageEncoder(TorchImageEncoder):
                 f"Pass a {self.name} checkpoint (model_type {', '.join(self.model_types)}).",
             )
         try:
-            self.processor = AutoImageProcessor.from_pretrained(checkpoint.location, revision=revision)
+            self.processor = AutoImageProcessor.from_pretrained(
+                checkpoint.location, revision=revision, backend=self.image_backend
+            )
+            # Straight onto the device in the requested dtype (no fp32 copy in host RAM first).
             self.model = self._model_class().from_pretrained(
-                checkpoint.location, revision=revision, dtype=self.torch_dtype
+                checkpoint.location, revision=revision, dtype=self.torch_dtype, device_map=self.device
             )
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             if checkpoint.is_hub:
@@ -80,13 +98,28 @@ class HFImageEncoder(TorchImageEncoder):
                     raise
                 raise mapped from exc
             raise local_load_error(exc, checkpoint.location, self.name) from exc
-        self.model.to(self.device).eval()
+        self.model.eval()
+        self._check_backend()
+
+    def _check_backend(self) -> None:
+        """Refuse a processor that silently fell back to another backend than the protocol's."""
+        actual = processor_backend(self.processor)
+        if actual != self.image_backend:
+            raise EncoderError(
+                f"The {self.name} image processor runs on the {actual} backend, not {self.image_backend} "
+                f"({type(self.processor).__name__}); scores would not match the reference protocol.",
+                "Install torchvision (paired with your torch) for DINOv3; for CLIP/DINOv2 use a "
+                "transformers version whose processors offer the PIL backend (>= 5.0).",
+            )
 
     def preprocess(self, images: Sequence[Image]) -> torch.Tensor:
         return self.processor(images=list(images), return_tensors="pt")["pixel_values"]
 
     def preprocessing_description(self) -> dict[str, Any]:
         cfg = self.processor.to_dict()
-        desc: dict[str, Any] = {"processor": type(self.processor).__name__}
+        desc: dict[str, Any] = {
+            "processor": type(self.processor).__name__,
+            "backend": processor_backend(self.processor),
+        }
         desc.update({k: cfg[k] for k in _PROCESSOR_KEYS if k in cfg})
         return desc

@@ -55,6 +55,10 @@ def load_longclip_state_dict(path: str | Path) -> dict[str, Any]:
 class LongClipEncoder(TorchImageEncoder):
     name = "longclip"
     embedding_description = "encode_image of the LongCLIP (OpenAI-format CLIP) image tower, projected"
+    # fp16/bf16: autocast over the fp32 module (open_clip keeps LayerNorm in fp32 and fails on a
+    # blanket half cast). The published scores are the fp32 path.
+    half_via_autocast = True
+    libraries = ("torch", "torchvision", "open_clip_torch", "pillow", "numpy")
 
     def _weights_path(self, checkpoint: ResolvedCheckpoint) -> Path:
         if checkpoint.is_hub:
@@ -73,6 +77,7 @@ class LongClipEncoder(TorchImageEncoder):
         return path
 
     def _load(self, checkpoint: ResolvedCheckpoint) -> None:
+        import torch
         from open_clip.model import build_model_from_openai_state_dict
         from open_clip.transform import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD, image_transform
 
@@ -84,7 +89,7 @@ class LongClipEncoder(TorchImageEncoder):
             raise
         except (OSError, RuntimeError, KeyError, ValueError, EOFError) as exc:
             raise local_load_error(exc, str(path), self.name) from exc
-        self.model = model.to(self.device, self.torch_dtype).eval()
+        self.model = model.to(self.device, torch.float32).eval()
         size = self.model.visual.image_size
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
         self.transform = image_transform(

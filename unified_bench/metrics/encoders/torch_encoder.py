@@ -24,12 +24,28 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def library_versions(names: Sequence[str]) -> dict[str, str | None]:
+    """Installed versions of ``names`` (distribution names); ``None`` for one not installed."""
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 class TorchImageEncoder(ImageEncoder):
     """An ImageEncoder around a torch module. Subclasses implement ``_load``, ``preprocess``, ``forward``."""
 
     name: str = "torch"
     #: Which model output is the embedding (recorded in the fingerprint).
     embedding_description: str = ""
+    #: Run fp16/bf16 as autocast over fp32 weights instead of casting the weights. Why: a blanket
+    #: half cast breaks modules that keep their norms in fp32 (open_clip's LayerNorm in LongCLIP).
+    half_via_autocast: bool = False
 
     def __init__(self, checkpoint: str, device: str = "cpu", dtype: str = "fp32", batch_size: int = 8) -> None:
         if batch_size < 1:
@@ -64,6 +80,9 @@ class TorchImageEncoder(ImageEncoder):
 
     # -- shared behaviour -----------------------------------------------------------------------
     def fingerprint(self) -> dict[str, Any]:
+        """Everything that changes the embedding, library versions included: the reference-feature
+        cache is keyed on it, so features computed by another torch / transformers / Pillow are
+        never reused."""
         if self._fingerprint is None:
             self._fingerprint = {
                 "encoder": self.name,
@@ -72,8 +91,29 @@ class TorchImageEncoder(ImageEncoder):
                 "preprocessing": self.preprocessing_description(),
                 "embedding": self.embedding_description,
                 "dtype": self.dtype,
+                "precision": self.precision_description(),
+                "libraries": library_versions(self.libraries),
             }
         return self._fingerprint
+
+    #: Distributions whose versions change this encoder's numbers.
+    libraries: tuple[str, ...] = ("torch", "torchvision", "transformers", "pillow", "numpy")
+
+    def precision_description(self) -> str:
+        if self.dtype == "fp32":
+            return "fp32"
+        if self.half_via_autocast:
+            return f"{self.dtype} autocast over fp32 weights (norms in fp32)"
+        return f"{self.dtype} weights"
+
+    def _autocast(self) -> Any:
+        import contextlib
+
+        import torch
+
+        if self.dtype == "fp32" or not self.half_via_autocast:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=torch.device(self.device).type, dtype=self.torch_dtype)
 
     def embed(self, images: Sequence[Image]) -> np.ndarray:
         """Images -> (N, D) float32 unit rows, preprocessed and encoded ``batch_size`` at a time."""
@@ -88,7 +128,9 @@ class TorchImageEncoder(ImageEncoder):
             for start in range(0, len(images), self.batch_size):
                 batch = [im.convert("RGB") if im.mode != "RGB" else im
                          for im in images[start : start + self.batch_size]]
-                pixels = self.preprocess(batch).to(self.device, self.torch_dtype)
-                feats = self.forward(pixels).float()
+                input_dtype = torch.float32 if self.half_via_autocast else self.torch_dtype
+                pixels = self.preprocess(batch).to(self.device, input_dtype)
+                with self._autocast():
+                    feats = self.forward(pixels).float()
                 rows.append(torch.nn.functional.normalize(feats, dim=-1).cpu())
         return torch.cat(rows).numpy().astype(np.float32, copy=False)
