@@ -102,3 +102,34 @@ def test_aggregation_is_torch_free(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
+
+
+def _uae_fingerprint(**changes):
+    fp = {"name": "uae-100", "kind": "named", "source": "named:uae-100", "n_images": 100,
+          "content_sha256": "c" * 64, "archive_sha256": "a" * 64}
+    return fp | changes
+
+
+def test_standard_means_the_downloaded_set_not_a_name():
+    from unified_bench.tasks.unified import is_standard_image_set
+
+    assert is_standard_image_set(_uae_fingerprint())
+    # A user folder that happens to be called uae-100.
+    assert not is_standard_image_set(_uae_fingerprint(kind="folder", source="/home/me/uae-100"))
+    assert not is_standard_image_set(_uae_fingerprint(n_images=3))  # not all of it
+    assert not is_standard_image_set(_uae_fingerprint(limit=10))
+    assert not is_standard_image_set(_uae_fingerprint(archive_sha256=None))  # digest unknown
+
+
+def test_a_folder_named_uae_100_runs_as_non_standard(tmp_path, demo_image_dir):
+    import shutil
+
+    from unified_bench.data.loader import load_image_set
+    from unified_bench.tasks.unified import UnifiedConfig, non_standard_reasons
+
+    folder = tmp_path / "uae-100"
+    shutil.copytree(demo_image_dir, folder)
+    image_set = load_image_set(str(folder))
+    assert image_set.name == "uae-100"
+    reasons = non_standard_reasons(UnifiedConfig(), image_set, None, 42)
+    assert any("is not the published 'uae-100'" in r for r in reasons)

@@ -21,6 +21,7 @@ def unified_demo_run(model: str, encoders: dict[str, Path], notice: str | None =
     config = UnifiedConfig(
         caption=CaptionSettings(max_new_tokens=24),
         generation=GenerationSettings(height=64, width=64, num_inference_steps=2),
+        size_policy="explicit",
         encoders=tuple(EncoderSpec(name, str(path)) for name, path in encoders.items()),
         lpips_pretrained_trunk=False,
         encoder_batch_size=8,

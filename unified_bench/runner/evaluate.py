@@ -90,8 +90,19 @@ def _image_on_disk(run_dir: Path) -> Callable[[dict[str, Any]], bool]:
     return valid
 
 
+def item_seed(base_seed: int, stage: str, item_id: str) -> int:
+    """The seed of one request: a function of the run's seed, the stage and the item only.
+
+    Why not the batch: adapters seed every item on its own (one generator per row), so an output
+    never depends on batch size or neighbours, and a resumed run may use another batch size.
+    """
+    return derive_seed(base_seed, stage, item_id)
+
+
 def _request_key(stage: Stage, req: Request, identity: dict[str, Any], runtime: RuntimeOptions) -> str:
-    """Everything that changes this request's output, and nothing else (so outputs are shared)."""
+    """Everything that changes this request's output, and nothing else (so outputs are shared).
+
+    The batch size is not in it: outputs do not depend on it (per-item seeds)."""
     return cache_key(
         stage=stage.name,
         kind=stage.kind.value,
@@ -103,7 +114,6 @@ def _request_key(stage: Stage, req: Request, identity: dict[str, Any], runtime: 
         inputs=dict(req.key_parts),
         output_path=req.output_path,
         seed=runtime.seed,
-        batch_size=runtime.batch_size,
         device=runtime.device.split(":")[0],
         dtype=runtime.dtype,
     )
@@ -136,7 +146,7 @@ def _run_model_stage(
     identity = adapter.identity_for(stage.kind).to_dict()
 
     def compute(batch: list[StageItem[Request]], index: int) -> list[dict[str, Any]]:
-        seeds = tuple(derive_seed(runtime.seed, stage.name, index, item.id) for item in batch)
+        seeds = tuple(item_seed(runtime.seed, stage.name, item.id) for item in batch)
         call = BatchCall(stage.name, stage.kind, stage.settings, tuple(i.payload for i in batch), seeds)
         produced = executor.run(call)
         check_lengths(call, produced)
@@ -180,19 +190,24 @@ def _warn_not_honoured(adapter: ModelAdapter, stages: list[Stage]) -> dict[str, 
     return notes
 
 
-def _load_adapter(run: RunSpec, task: Task, stages: list[Stage]) -> ModelAdapter:
+def _load_adapter(run: RunSpec, task: Task, stage_names: set[str]) -> tuple[ModelAdapter, list[Stage]]:
+    """Load the model, let the task fit its stages to it, and check everything before any work:
+    capabilities, then every stage's settings against what the backend can run."""
     from unified_bench.models.loader import load_model
 
     if run.model is None:
-        names = ", ".join(s.name for s in stages)
         raise SpecError(
-            f"Task '{task.name}' needs a model for its {names} stage(s), but none was given.",
+            f"Task '{task.name}' needs a model for its {', '.join(sorted(stage_names))} stage(s), but none was given.",
             "Pass --model SPEC (or, where the task supports it, point it at existing outputs).",
         )
     log.info("loading model %s on %s (%s)", run.model.raw, run.runtime.device, run.runtime.dtype)
     adapter = load_model(run.model, run.runtime)
+    task.bind_model(adapter)
+    stages = [s for s in task.stages() if s.name in stage_names]
     check_capabilities(adapter, frozenset(s.kind for s in stages), task.name)
-    return adapter
+    for stage in stages:
+        adapter.validate_settings(stage.kind.value, stage.settings)
+    return adapter, stages
 
 
 def evaluate(
@@ -224,10 +239,14 @@ def evaluate(
 
     stages = task.stages()
     existing = {stage.name: task.existing_outputs(stage, dataset) for stage in stages}
-    model_stages = [s for s in stages if existing[s.name] is None]
-    adapter = _load_adapter(run, task, model_stages) if model_stages else None
+    model_stage_names = {s.name for s in stages if existing[s.name] is None}
+    adapter = None
+    if model_stage_names:
+        adapter, model_stages = _load_adapter(run, task, model_stage_names)
+        stages = task.stages()  # as fitted to the model (e.g. its native image size)
     not_honoured = _warn_not_honoured(adapter, model_stages) if adapter is not None else {}
     model_identity = adapter.identity().to_dict() if adapter is not None else None
+    prompt_layout = adapter.prompt_layout() if adapter is not None else None
     judges = task.load_judges(runtime)
 
     run_dir.prepare(run_config, force=options.force)
@@ -271,6 +290,8 @@ def evaluate(
         settings["notice"] = run.notice
     if not_honoured:
         settings["not_honoured"] = not_honoured
+    if prompt_layout is not None:
+        settings["prompt_layout"] = prompt_layout
     results = build_results(
         benchmark=BenchmarkInfo(name=task.name, version=task.version, view=task.report_view),
         model=model_identity,

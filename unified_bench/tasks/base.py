@@ -11,6 +11,7 @@ The flow of one run, and which hook each step calls::
 
     dataset = task.load_dataset(spec)                   lazy; fingerprint() names its content
     judges  = task.load_judges(runtime)                 before the run directory exists
+    task.bind_model(adapter)                            fit stages to the model (native size)
     for stage in task.stages():                         e.g. caption, then generate
         existing = task.existing_outputs(stage, ...)    outputs that need no model (a folder)
         for sample: task.requests(stage, sample, prior) Request objects (plain, picklable data)
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from unified_bench.data.dataset import Dataset
-from unified_bench.models.base import Capability
+from unified_bench.models.base import Capability, ModelAdapter
 from unified_bench.results.aggregate import Aggregation, default_aggregation
 
 if TYPE_CHECKING:
@@ -123,6 +124,13 @@ class Task(ABC):
         """The requests ``sample`` needs in ``stage``; ``prior`` holds its earlier stages' outputs.
 
         Yield nothing when a prerequisite failed (the sample then scores as a failure).
+        """
+
+    def bind_model(self, model: ModelAdapter) -> None:  # noqa: B027 - optional hook
+        """Fit the stages to the loaded model before any work (called once, after loading).
+
+        E.g. the unified task draws at the model's native canvas when the user chose no size.
+        ``stages()`` is asked again afterwards. Default: nothing to fit.
         """
 
     def existing_outputs(self, stage: Stage, dataset: Dataset) -> dict[str, dict[str, Any]] | None:

@@ -19,13 +19,13 @@ import io
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unified_bench.metrics.encoders.base import STANDARD_ENCODERS, EncoderSpec
 from unified_bench.metrics.functional.pixel import PIXEL_PREPROCESSING
-from unified_bench.models.base import Capability
+from unified_bench.models.base import Capability, ModelAdapter
 from unified_bench.results.schema import MetricInfo, SampleRecord
 from unified_bench.specs import CaptionSettings, GenerationSettings, RuntimeOptions
 from unified_bench.tasks.base import Outputs, Request, ScoreInput, Stage, Task
@@ -43,6 +43,7 @@ BENCHMARK_VERSION = "1.0"
 NEEDS = frozenset({Capability.CAPTION, Capability.GENERATE})
 AUX_METRICS = ("lpips", "ssim", "psnr")
 STANDARD_IMAGE_SET = "uae-100"
+UAE100_COUNT = 100
 
 
 def standard_encoder_specs() -> tuple[EncoderSpec, ...]:
@@ -63,11 +64,15 @@ class UnifiedConfig:
     # Scores are compared across labs and GPUs: encoders run in fp32 unless asked otherwise,
     # whatever dtype the model under test uses (they are a small fraction of the compute).
     encoder_dtype: str = "fp32"
+    #: "protocol": 1024x1024, or the model's native canvas where it has one (Janus, Emu3-Gen);
+    #: "explicit": the user chose the size; "native": fitted to the model (set by ``bind_model``).
+    size_policy: str = "protocol"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "caption": self.caption.to_dict(),
             "generation": self.generation.to_dict(),
+            "size_policy": self.size_policy,
             "encoders": [{"name": e.name, "checkpoint": e.checkpoint} for e in self.encoders],
             "aux": list(self.aux),
             "lpips_net": self.lpips_net,
@@ -88,17 +93,42 @@ def non_standard_reasons(config: UnifiedConfig, image_set: ImageSet, limit: int 
             reasons.append(f"encoder {enc.name} uses checkpoint {enc.checkpoint}")
     if config.encoder_dtype != "fp32":
         reasons.append(f"encoders run in {config.encoder_dtype} instead of fp32")
-    if image_set.name != STANDARD_IMAGE_SET:
-        reasons.append(f"image set '{image_set.name}' instead of '{STANDARD_IMAGE_SET}'")
+    if not is_standard_image_set(image_set.fingerprint()):
+        reasons.append(
+            f"image set '{image_set.name}' is not the published '{STANDARD_IMAGE_SET}' "
+            f"(the built-in set, {UAE100_COUNT} images, verified archive digest)"
+        )
     if limit is not None:
         reasons.append(f"--limit {limit}")
     if config.caption != CaptionSettings():
         reasons.append("caption prompt or decoding differs from the reference")
-    if config.generation != GenerationSettings():
+    generation = config.generation
+    if config.size_policy == "native":  # the model's own canvas is the protocol for fixed-canvas models
+        reference = GenerationSettings()
+        generation = replace(generation, height=reference.height, width=reference.width)
+    if generation != GenerationSettings():
         reasons.append("generation settings differ from the reference (1024x1024, 40 steps, guidance 5.0)")
     if seed != 42:
         reasons.append(f"seed {seed} instead of 42")
     return reasons
+
+
+def is_standard_image_set(fingerprint: Mapping[str, Any]) -> bool:
+    """Standard means *content*, not a name: the built-in ``uae-100`` as the project downloads it
+    (named kind and source), exactly its image count, no limit, and an archive digest equal to the
+    pinned one (or, until it is pinned, a recorded one). A user folder called "uae-100" is not."""
+    from unified_bench.data.named import UAE100_SHA256
+
+    digest = fingerprint.get("archive_sha256")
+    return (
+        fingerprint.get("kind") == "named"
+        and fingerprint.get("source") == f"named:{STANDARD_IMAGE_SET}"
+        and fingerprint.get("n_images") == UAE100_COUNT
+        and fingerprint.get("limit") is None
+        and isinstance(digest, str)
+        and len(digest) == 64
+        and (UAE100_SHA256 is None or digest == UAE100_SHA256)
+    )
 
 
 def reference_path(ref: ReferenceImage) -> str:
@@ -145,6 +175,15 @@ class UnifiedTask(Task):
         from unified_bench.tasks.unified_cli import config_from_args
 
         return config_from_args(args)
+
+    def bind_model(self, model: ModelAdapter) -> None:
+        """Draw at the model's native canvas when the user chose no size (Janus, Emu3-Gen)."""
+        native = model.native_generation_size()
+        if self.config.size_policy == "protocol" and native is not None:
+            height, width = native
+            generation = replace(self.config.generation, height=height, width=width)
+            self.config = replace(self.config, generation=generation, size_policy="native")
+            log.info("generating at the model's native %dx%d (no --height/--width given)", width, height)
 
     # ------------------------------------------------------------------ data and requests
     def load_dataset(self, spec: str) -> ImageSet:

@@ -20,12 +20,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     c.add_argument("--caption-prompt", default=DEFAULT_CAPTION_PROMPT, help="prompt for image -> text")
     c.add_argument("--max-new-tokens", type=int, default=512)
     c.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
+    c.add_argument("--top-k", type=int, default=0, help="0 = off (reference)")
+    c.add_argument("--top-p", type=float, default=1.0, help="1.0 = off (reference)")
+    c.add_argument("--repetition-penalty", type=float, default=1.0, help="1.0 = off (reference)")
 
     t = p.add_argument_group("unified: generation (reference: 1024x1024, 40 steps, guidance 5.0)")
-    t.add_argument("--height", type=int, default=1024)
-    t.add_argument("--width", type=int, default=1024)
+    t.add_argument("--height", type=int, default=None,
+                   help="default 1024, or the model's native canvas (Janus 384, Emu3-Gen 720)")
+    t.add_argument("--width", type=int, default=None, help="default as --height")
     t.add_argument("--steps", type=int, default=40)
-    t.add_argument("--guidance", type=float, default=5.0)
+    t.add_argument("--guidance", type=float, default=5.0, help="1.0 disables classifier-free guidance")
+    t.add_argument("--image-temperature", type=float, default=1.0,
+                   help="image-token sampling temperature (autoregressive generators)")
+    t.add_argument("--image-top-k", type=int, default=None,
+                   help="image-token top-k (default: the model's reference recipe, e.g. Emu3 2048)")
 
     s = p.add_argument_group("unified: scoring")
     s.add_argument(
@@ -93,14 +101,24 @@ def config_from_args(args: argparse.Namespace):
 
     for flag, value in (("--height", args.height), ("--width", args.width), ("--steps", args.steps),
                         ("--max-new-tokens", args.max_new_tokens), ("--encoder-batch-size", args.encoder_batch_size)):
-        if value < 1:
+        if value is not None and value < 1:
             raise SpecError(f"{flag} must be a positive integer (got {value}).", f"Pass {flag} 1 or more.")
     if args.temperature < 0:
         raise SpecError(f"--temperature must be 0 (greedy) or positive (got {args.temperature}).",
                         "Pass --temperature 0 for greedy decoding or e.g. 0.7 for sampling.")
+    explicit = args.height is not None or args.width is not None
+    height = args.height or args.width or 1024
+    width = args.width or args.height or 1024
     return UnifiedConfig(
-        caption=CaptionSettings(args.caption_prompt, args.max_new_tokens, args.temperature),
-        generation=GenerationSettings(args.height, args.width, args.steps, args.guidance),
+        caption=CaptionSettings(
+            args.caption_prompt, args.max_new_tokens, args.temperature,
+            top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
+        ),
+        generation=GenerationSettings(
+            height, width, args.steps, args.guidance,
+            temperature=args.image_temperature, top_k=args.image_top_k,
+        ),
+        size_policy="explicit" if explicit else "protocol",
         encoders=parse_encoders(args.encoders, args.encoder_checkpoint),
         aux=parse_aux(args.aux),
         lpips_pretrained_trunk=not args.lpips_random_trunk,
