@@ -320,10 +320,58 @@ class RunSpec:
 
 
 @dataclass(frozen=True)
+class ClusterSpec:
+    """Where batches run when not in this process: a local Dask cluster of ``workers`` processes, or
+    an existing scheduler (``scheduler`` address or ``scheduler_file``). Execution only: results in
+    deterministic mode are those of a single-process run, so none of it is in run.json or the keys.
+    """
+
+    workers: int | None = None
+    scheduler: str | None = None
+    scheduler_file: str | None = None
+    #: Batches in flight per worker (2: the next batch is queued while one computes).
+    in_flight_per_worker: int = 2
+    #: Times the scheduler re-runs a batch whose worker died before the run gives up on it.
+    allowed_failures: int = 3
+
+    def __post_init__(self) -> None:
+        given = [n for n, v in (("--workers", self.workers), ("--scheduler", self.scheduler),
+                                ("--scheduler-file", self.scheduler_file)) if v is not None]
+        if len(given) != 1:
+            raise SpecError(
+                f"Choose one way to reach a Dask cluster; got {', '.join(given) or 'none'}.",
+                "Pass --workers N for a local cluster, or --scheduler tcp://HOST:PORT, or --scheduler-file F.",
+            )
+        if self.workers is not None and self.workers < 1:
+            raise SpecError(f"--workers {self.workers} is not positive.", "Pass --workers 1 or more.")
+        if self.scheduler is not None and "://" not in self.scheduler:
+            raise SpecError(
+                f"--scheduler '{self.scheduler}' is not a scheduler address.",
+                "Write it as tcp://HOST:PORT (the address `dask scheduler` prints).",
+            )
+        if self.scheduler_file is not None and not Path(self.scheduler_file).is_file():
+            raise SpecError(
+                f"Scheduler file '{self.scheduler_file}' does not exist.",
+                "Start the scheduler with `dask scheduler --scheduler-file F` first, or check the path.",
+            )
+        if self.in_flight_per_worker < 1:
+            raise SpecError("in_flight_per_worker must be at least 1.", "Use 2 (the default).")
+
+
+@dataclass(frozen=True)
 class ExecutionOptions:
-    """How to execute a run; nothing here changes a number (so none of it is in run.json)."""
+    """How to execute a run; nothing here changes a number (so none of it is in run.json).
+
+    ``cluster``: run the model's batches on Dask workers (None: in this process).
+    ``output_cache``: a folder of finished model outputs shared between run directories, looked up
+    by the request's cache key before computing (the captioner x generator matrix reuses each
+    caption across generators through it). Outputs are keyed exactly like the run directory's
+    records, so a hit is what this run would have computed.
+    """
 
     out: Path
     force: bool = False
     show_progress: bool = True
     report: bool = True
+    cluster: ClusterSpec | None = None
+    output_cache: Path | None = None

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from unified_bench.core.dtypes import DTYPES
 from unified_bench.errors import SpecError
-from unified_bench.specs import ExecutionOptions, RunSpec, RuntimeOptions, parse_model_spec
+from unified_bench.specs import ClusterSpec, ExecutionOptions, RunSpec, RuntimeOptions, parse_model_spec
 
 if TYPE_CHECKING:
     from unified_bench.results.schema import Results
@@ -63,6 +63,26 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--deterministic", action="store_true", help="deterministic kernels (identical resumed runs)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    add_execution_arguments(p)
+
+
+def add_execution_arguments(p: argparse.ArgumentParser) -> None:
+    """Where the model's batches run (a Dask cluster) and a shared output cache: execution only,
+    never part of the run's identity (results equal a single-process run in deterministic mode)."""
+    x = p.add_argument_group("distributed execution (Dask)")
+    x.add_argument("--workers", type=int, default=None,
+                   help="run batches on a local Dask cluster of N worker processes (on CUDA: one per GPU)")
+    x.add_argument("--scheduler", default=None, help="run batches on an existing Dask cluster: tcp://HOST:PORT")
+    x.add_argument("--scheduler-file", default=None, help="the same, from `dask scheduler --scheduler-file F`")
+    x.add_argument("--output-cache", type=Path, default=None,
+                   help="folder of model outputs shared between run directories (reused by cache key)")
+
+
+def cluster_from_args(args: argparse.Namespace) -> ClusterSpec | None:
+    """The cluster to run on, or None (this process)."""
+    if args.workers is None and args.scheduler is None and args.scheduler_file is None:
+        return None
+    return ClusterSpec(workers=args.workers, scheduler=args.scheduler, scheduler_file=args.scheduler_file)
 
 
 def build_evaluate_parser(task_name: str | None, prog: str = "unified-bench evaluate") -> argparse.ArgumentParser:
@@ -100,7 +120,8 @@ def specs_from_args(args: argparse.Namespace) -> tuple[RunSpec, ExecutionOptions
         runtime=RuntimeOptions(args.device, args.dtype, args.batch_size, args.seed, args.deterministic).resolved(),
     )
     out = args.out or default_out(args.task, args.model, args.data or task_cls.default_data)
-    return run, ExecutionOptions(out=out, force=args.force, show_progress=not args.quiet, report=not args.no_report)
+    return run, ExecutionOptions(out=out, force=args.force, show_progress=not args.quiet, report=not args.no_report,
+                                 cluster=cluster_from_args(args), output_cache=args.output_cache)
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,10 +32,17 @@ from unified_bench.errors import SpecError
 from unified_bench.models.base import Capability, ModelAdapter, check_capabilities
 from unified_bench.results.build import build_results, stage_coverage
 from unified_bench.results.schema import BenchmarkInfo, Results, SampleRecord, write_results
-from unified_bench.runner.executor import BatchCall, Executor, LocalExecutor, check_lengths
+from unified_bench.runner.executor import (
+    BatchCall,
+    ConcurrentExecutor,
+    Executor,
+    LocalExecutor,
+    check_lengths,
+)
 from unified_bench.runner.keys import cache_key, derive_seed
+from unified_bench.runner.output_cache import OutputCache
 from unified_bench.runner.run_dir import RunDir
-from unified_bench.runner.stage import StageItem, StageSummary, run_stage
+from unified_bench.runner.stage import Pending, StageItem, StageSummary, run_stage
 from unified_bench.specs import ExecutionOptions, RunSpec, RuntimeOptions
 from unified_bench.tasks.base import Request, Stage, Task
 
@@ -142,17 +149,20 @@ def _run_model_stage(
     runtime: RuntimeOptions,
     run_dir: RunDir,
     show_progress: bool,
+    shared: OutputCache | None = None,
 ) -> tuple[dict[str, dict[str, Any]], StageSummary]:
     identity = adapter.identity_for(stage.kind).to_dict()
 
-    def compute(batch: list[StageItem[Request]], index: int) -> list[dict[str, Any]]:
+    def call_for(batch: Sequence[StageItem[Request]]) -> BatchCall:
         seeds = tuple(item_seed(runtime.seed, stage.name, item.id) for item in batch)
-        call = BatchCall(stage.name, stage.kind, stage.settings, tuple(i.payload for i in batch), seeds)
-        produced = executor.run(call)
+        return BatchCall(stage.name, stage.kind, stage.settings, tuple(i.payload for i in batch), seeds)
+
+    def store_outputs(batch: Sequence[StageItem[Request]], call: BatchCall, produced: list[dict[str, Any]]):
         check_lengths(call, produced)
         values = []
-        for item, seed, out in zip(batch, seeds, produced, strict=True):
+        for item, seed, out in zip(batch, call.seeds, produced, strict=True):
             value: dict[str, Any] = {"seed": seed}
+            data = None
             if "png" in out:
                 data = out["png"]
                 rel = item.payload.output_path or f"{stage.name}/{item.id}.png"
@@ -161,8 +171,29 @@ def _run_model_stage(
                 value.update(image=rel, sha256=hashlib.sha256(data).hexdigest(), size=out["size"])
             else:
                 value["text"] = out["text"]
+            if shared is not None:
+                shared.put(item.key, value, data)
             values.append(value)
         return values
+
+    def compute(batch: Sequence[StageItem[Request]], index: int) -> list[dict[str, Any]]:
+        call = call_for(batch)
+        return store_outputs(batch, call, executor.run(call))
+
+    submit = None
+    if isinstance(executor, ConcurrentExecutor):
+        concurrent = executor
+
+        def submit(batch: Sequence[StageItem[Request]], index: int) -> Pending:
+            call = call_for(batch)
+            return _Stored(concurrent.submit(call), lambda produced: store_outputs(batch, call, produced))
+
+    lookup = None
+    if shared is not None:
+        cache = shared
+
+        def lookup(item: StageItem[Request]) -> dict[str, Any] | None:
+            return cache.get(item.key, run_dir.path)
 
     return run_stage(
         stage.name,
@@ -173,7 +204,22 @@ def _run_model_stage(
         show_progress,
         validate=_image_on_disk(run_dir.path),
         total=len(dataset),
+        submit=submit,
+        max_in_flight=executor.max_in_flight if isinstance(executor, ConcurrentExecutor) else 1,
+        lookup=lookup,
     )
+
+
+class _Stored:
+    """A submitted batch whose outputs are written (images, shared cache) when collected, by the
+    client only: workers never touch the run directory."""
+
+    def __init__(self, pending: Pending, store: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
+        self._pending = pending
+        self._store = store
+
+    def result(self) -> list[dict[str, Any]]:
+        return self._store(self._pending.result())
 
 
 def _warn_not_honoured(adapter: ModelAdapter, stages: list[Stage]) -> dict[str, dict[str, str]]:
@@ -253,7 +299,12 @@ def evaluate(
     outputs = _Outputs()
     summaries: dict[str, StageSummary] = {}
     totals: dict[str, int] = {}
+    if executor_factory is None and options.cluster is not None:
+        from unified_bench.runner.dask_executor import dask_executor_factory
+
+        executor_factory = dask_executor_factory(options.cluster)
     executor = (executor_factory or (lambda a, _r: LocalExecutor(a)))(adapter, run) if adapter else None
+    shared = OutputCache(options.output_cache) if options.output_cache is not None else None
     try:
         for stage in stages:
             if existing[stage.name] is not None:
@@ -263,7 +314,7 @@ def evaluate(
                 continue
             assert executor is not None and adapter is not None
             records, summary = _run_model_stage(
-                task, stage, dataset, outputs, executor, adapter, runtime, run_dir, options.show_progress
+                task, stage, dataset, outputs, executor, adapter, runtime, run_dir, options.show_progress, shared
             )
             outputs.add(stage.name, records)
             summaries[stage.name] = summary
@@ -275,7 +326,8 @@ def evaluate(
     scored, score_summary = _score(task, judges, dataset, outputs, run_dir, options.show_progress)
     summaries["score"] = score_summary
     for name, s in summaries.items():
-        log.info("%s: %d items, %d cached, %d computed, %d failed", name, s.total, s.cached, s.computed, s.failed)
+        log.info("%s: %d items, %d cached, %d shared, %d computed, %d failed", name, s.total, s.cached, s.shared,
+                 s.computed, s.failed)
 
     samples = []
     for sample in dataset:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from unified_bench.errors import ImageSetError
 from unified_bench.models.base import Capability
@@ -81,6 +81,21 @@ class Executor(Protocol):
     def run(self, call: BatchCall) -> list[dict[str, Any]]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ConcurrentExecutor(Executor, Protocol):
+    """An executor that can hold several batches in flight (e.g. on Dask workers).
+
+    Why a separate protocol: N workers are only busy if the runner submits N batches before it
+    waits for the first; the runner then still collects results in batch order and is the only
+    writer of the run directory. ``submit`` returns anything with ``result()`` (a Dask future).
+    """
+
+    #: How many batches the runner keeps in flight (e.g. 2 per worker, so none waits idle).
+    max_in_flight: int
+
+    def submit(self, call: BatchCall) -> Any: ...
 
 
 class LocalExecutor:
