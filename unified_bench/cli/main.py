@@ -16,7 +16,7 @@ from unified_bench.errors import UnifiedBenchError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from unified_bench.cli import demo, evaluate, report
+    from unified_bench.cli import demo, evaluate, matrix, report
 
     parser = argparse.ArgumentParser(
         prog="unified-bench",
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     evaluate.add_parser(sub)
+    matrix.add_parser(sub)
     demo.add_parser(sub)
     report.add_parser(sub)
     return parser
@@ -33,10 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    # ``evaluate`` parses its own flags: which ones exist depends on --task (see cli/evaluate.py).
+    # ``evaluate`` and ``matrix`` parse their own flags: which ones exist depends on --task (see cli/evaluate.py).
     args, extra = parser.parse_known_args(argv)
     if args.command == "evaluate":
         args.evaluate_argv = extra
+    elif args.command == "matrix":
+        args.matrix_argv = extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(

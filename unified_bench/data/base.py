@@ -30,14 +30,20 @@ class ReferenceImage:
     one batch of images at a time.
     """
 
-    __slots__ = ("id", "origin", "path", "_data", "_sha256")
+    __slots__ = ("id", "origin", "path", "text", "_data", "_sha256")
 
-    def __init__(self, id: str, data: bytes | None = None, origin: str = "", path: Path | None = None) -> None:
+    def __init__(
+        self, id: str, data: bytes | None = None, origin: str = "", path: Path | None = None, text: str | None = None
+    ) -> None:
         if data is None and path is None:
             raise ValueError("a ReferenceImage needs its bytes or a path to read them from")
         self.id = id
         self.origin = origin or (str(path) if path is not None else "")
         self.path = path
+        #: A reference long description that came with the image (a WebDataset ``txt`` member, a
+        #: sidecar ``ID.txt`` next to a folder image), or None. The unified task can regenerate from
+        #: it (``caption_source="reference"``), separating generation quality from captioning quality.
+        self.text = text
         self._data = data
         self._sha256: str | None = None
 

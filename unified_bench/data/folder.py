@@ -46,13 +46,26 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: (order[p.stem], p.name))
 
 
+def sidecar_text(image: Path) -> str | None:
+    """The reference description in ``ID.txt`` next to ``ID.jpg`` (stripped), or None if absent or empty."""
+    txt = image.with_suffix(".txt")
+    if not txt.is_file():
+        return None
+    try:
+        text = txt.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImageSetError(f"Cannot read the description '{txt}': {exc}.", "Save it as UTF-8 text, or remove it.") from exc
+    return text or None
+
+
 def read_images(files: Iterable[Path]) -> list[ReferenceImage]:
-    """A path-backed ReferenceImage per file (id = stem): bytes are read when needed, not held."""
+    """A path-backed ReferenceImage per file (id = stem): bytes are read when needed, not held.
+    A sidecar ``ID.txt`` (small) is read now as the image's reference description."""
     images = []
     for path in files:
         if not path.is_file():
             raise ImageSetError(f"Cannot read image file '{path}'.", "Check that it exists and is a regular file.")
-        images.append(ReferenceImage(id=path.stem, origin=str(path), path=path))
+        images.append(ReferenceImage(id=path.stem, origin=str(path), path=path, text=sidecar_text(path)))
     return images
 
 

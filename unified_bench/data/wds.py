@@ -55,6 +55,19 @@ def _image_member(sample: dict[str, Any]) -> tuple[str, bytes] | None:
     return None
 
 
+#: Member extensions read as the image's reference description (``unified-data`` writes ``txt``).
+WDS_TEXT_KEYS: tuple[str, ...] = ("txt", "caption.txt")
+
+
+def _text_member(sample: dict[str, Any]) -> str | None:
+    for key in WDS_TEXT_KEYS:
+        value = sample.get(key)
+        if isinstance(value, bytes):
+            text = value.decode("utf-8", errors="replace").strip()
+            return text or None
+    return None
+
+
 def load_webdataset(pattern: str, *, name: str | None = None) -> WebDatasetImageSet:
     """Read every sample of the shards matched by ``pattern`` (in shard order, then tar order)."""
     if not pattern:
@@ -74,7 +87,7 @@ def load_webdataset(pattern: str, *, name: str | None = None) -> WebDatasetImage
                     f"Store each image as KEY.jpg, KEY.png or KEY.webp (accepted: {', '.join(WDS_IMAGE_KEYS)}).",
                 )
             ext, data = member
-            images.append(ReferenceImage(id=str(key), data=data, origin=f"{url}:{key}.{ext}"))
+            images.append(ReferenceImage(id=str(key), data=data, origin=f"{url}:{key}.{ext}", text=_text_member(sample)))
     except ImageSetError:
         raise
     except Exception as exc:  # webdataset/tarfile/curl raise many types; all mean "unreadable shard"

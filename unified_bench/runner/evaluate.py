@@ -106,6 +106,18 @@ def item_seed(base_seed: int, stage: str, item_id: str) -> int:
     return derive_seed(base_seed, stage, item_id)
 
 
+def producer_identity(adapter: ModelAdapter, kind: Capability) -> dict[str, Any]:
+    """The identity of what produces ``kind``'s outputs, as it enters their cache keys.
+
+    A component's ``role`` (unified / understanding / generation) is left out: it says how a
+    checkpoint is used in this run, not what it computes, so Janus captioning on its own and Janus
+    as the captioning half of ``Janus+SD`` share their captions (the captioner x generator matrix).
+    """
+    identity = adapter.identity_for(kind).to_dict()
+    identity["components"] = [{k: v for k, v in c.items() if k != "role"} for c in identity["components"]]
+    return identity
+
+
 def _request_key(stage: Stage, req: Request, identity: dict[str, Any], runtime: RuntimeOptions) -> str:
     """Everything that changes this request's output, and nothing else (so outputs are shared).
 
@@ -151,7 +163,7 @@ def _run_model_stage(
     show_progress: bool,
     shared: OutputCache | None = None,
 ) -> tuple[dict[str, dict[str, Any]], StageSummary]:
-    identity = adapter.identity_for(stage.kind).to_dict()
+    identity = producer_identity(adapter, stage.kind)
 
     def call_for(batch: Sequence[StageItem[Request]]) -> BatchCall:
         seeds = tuple(item_seed(runtime.seed, stage.name, item.id) for item in batch)

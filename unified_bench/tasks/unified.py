@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from unified_bench.errors import SpecError
 from unified_bench.metrics.encoders.base import STANDARD_ENCODERS, EncoderSpec
 from unified_bench.metrics.functional.pixel import PIXEL_PREPROCESSING
 from unified_bench.models.base import Capability, ModelAdapter
@@ -43,6 +44,7 @@ BENCHMARK_VERSION = "1.0"
 NEEDS = frozenset({Capability.CAPTION, Capability.GENERATE})
 AUX_METRICS = ("lpips", "ssim", "psnr")
 STANDARD_IMAGE_SET = "uae-100"
+CAPTION_SOURCES = ("model", "reference")
 UAE100_COUNT = 100
 
 
@@ -67,9 +69,19 @@ class UnifiedConfig:
     #: "protocol": 1024x1024, or the model's native canvas where it has one (Janus, Emu3-Gen);
     #: "explicit": the user chose the size; "native": fitted to the model (set by ``bind_model``).
     size_policy: str = "protocol"
+    #: "model": the model captions (the protocol); "reference": regenerate from the reference
+    #: description each image came with (no captioner: measures the generator alone).
+    caption_source: str = "model"
+
+    def __post_init__(self) -> None:
+        if self.caption_source not in CAPTION_SOURCES:
+            raise SpecError(
+                f"Unknown caption source '{self.caption_source}'.", f"Use one of: {', '.join(CAPTION_SOURCES)}."
+            )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        extra = {"caption_source": self.caption_source} if self.caption_source != "model" else {}
+        return extra | {
             "caption": self.caption.to_dict(),
             "generation": self.generation.to_dict(),
             "size_policy": self.size_policy,
@@ -85,6 +97,8 @@ class UnifiedConfig:
 def non_standard_reasons(config: UnifiedConfig, image_set: ImageSet, limit: int | None, seed: int) -> list[str]:
     """Why a run is not the published protocol (empty list = standard)."""
     reasons = []
+    if config.caption_source == "reference":
+        reasons.append("captions are the data set's reference descriptions, not the model's")
     names = [e.name for e in config.encoders]
     if sorted(names) != sorted(STANDARD_ENCODERS):
         reasons.append(f"encoders {names} instead of all of {list(STANDARD_ENCODERS)}")
@@ -196,6 +210,12 @@ class UnifiedTask(Task):
             Stage("caption", Capability.CAPTION, self.config.caption),
             Stage("generate", Capability.GENERATE, self.config.generation),
         ]
+
+    def existing_outputs(self, stage: Stage, dataset: ImageSet) -> dict[str, dict[str, Any]] | None:
+        """With ``caption_source="reference"`` the captions are the images' reference descriptions."""
+        if stage.name != "caption" or self.config.caption_source != "reference":
+            return None
+        return reference_caption_records(dataset)
 
     def requests(self, stage: Stage, sample: ReferenceImage, prior: Outputs) -> Iterable[Request]:
         if stage.name == "caption":
@@ -317,6 +337,29 @@ class UnifiedTask(Task):
 
     def non_standard_reasons(self, dataset: ImageSet, limit: int | None, seed: int) -> list[str]:
         return non_standard_reasons(self.config, dataset, limit, seed)
+
+
+def reference_caption_records(dataset: Iterable[ReferenceImage]) -> dict[str, dict[str, Any]]:
+    """Caption records from the images' reference descriptions; an image without one is a failed
+    caption (it scores 0, like a caption the model could not produce). No description at all is an
+    error: the user asked for a column that cannot exist."""
+    import hashlib
+
+    records: dict[str, dict[str, Any]] = {}
+    for ref in dataset:
+        base = {"id": ref.id, "sample_id": ref.id, "repeat": 0, "source": "reference"}
+        if ref.text:
+            key = hashlib.sha256(ref.text.encode("utf-8")).hexdigest()
+            records[ref.id] = base | {"key": key, "status": "ok", "text": ref.text}
+        else:
+            records[ref.id] = base | {"key": "", "status": "failed", "error": "no reference description"}
+    if records and not any(r["status"] == "ok" for r in records.values()):
+        raise SpecError(
+            "Reference captions were asked for, but no image of the data set comes with a description.",
+            "Put ID.txt next to each image of a folder, or use WebDataset shards with a txt member "
+            "(as unified-data writes them); or drop the reference captions.",
+        )
+    return records
 
 
 def aux_metric_info(name: str, lpips_details: Mapping[str, Any]) -> MetricInfo:

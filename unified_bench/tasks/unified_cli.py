@@ -23,6 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     c.add_argument("--top-k", type=int, default=0, help="0 = off (reference)")
     c.add_argument("--top-p", type=float, default=1.0, help="1.0 = off (reference)")
     c.add_argument("--repetition-penalty", type=float, default=1.0, help="1.0 = off (reference)")
+    c.add_argument("--reference-captions", action="store_true",
+                   help="no captioning: regenerate from each image's reference description (ID.txt next to a "
+                   "folder image, a WebDataset txt member); measures the generator alone (non-standard)")
 
     t = p.add_argument_group("unified: generation (reference: 1024x1024, 40 steps, guidance 5.0)")
     t.add_argument("--height", type=int, default=None,
@@ -119,6 +122,7 @@ def config_from_args(args: argparse.Namespace):
             temperature=args.image_temperature, top_k=args.image_top_k,
         ),
         size_policy="explicit" if explicit else "protocol",
+        caption_source="reference" if getattr(args, "reference_captions", False) else "model",
         encoders=parse_encoders(args.encoders, args.encoder_checkpoint),
         aux=parse_aux(args.aux),
         lpips_pretrained_trunk=not args.lpips_random_trunk,
