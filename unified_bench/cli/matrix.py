@@ -9,6 +9,7 @@ derived figures and a shared output cache (each caption computed once per captio
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from unified_bench.cli.evaluate import default_out, specs_from_args
+    from unified_bench.cli.evaluate import specs_from_args
     from unified_bench.matrix.run import MatrixSpec, parse_entries, run_matrix
 
     ns = parse(args.matrix_argv)
@@ -73,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         reference=ns.reference_row,
         metric=ns.metric,
     )
-    out = ns.out or Path(str(default_out("matrix-" + ns.task, None, ns.data or "default")).replace("-no-model", ""))
+    data = re.sub(r"[^A-Za-z0-9._-]+", "_", ns.data or "default").strip("_")[:80]
+    out = ns.out or Path("runs") / f"matrix-{ns.task}-{data}"
     results = run_matrix(spec, out, output_cache=options.output_cache, cluster=options.cluster, force=ns.force,
                          show_progress=options.show_progress, report=options.report)
     print_matrix(results, out)
