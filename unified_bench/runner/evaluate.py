@@ -184,7 +184,7 @@ def _run_model_stage(
             else:
                 value["text"] = out["text"]
             if shared is not None:
-                shared.put(item.key, value, data)
+                shared.put(_shared_key(item.key, seed), value, data)
             values.append(value)
         return values
 
@@ -205,7 +205,7 @@ def _run_model_stage(
         cache = shared
 
         def lookup(item: StageItem[Request]) -> dict[str, Any] | None:
-            return cache.get(item.key, run_dir.path)
+            return cache.get(_shared_key(item.key, item_seed(runtime.seed, stage.name, item.id)), run_dir.path)
 
     return run_stage(
         stage.name,
@@ -220,6 +220,13 @@ def _run_model_stage(
         max_in_flight=executor.max_in_flight if isinstance(executor, ConcurrentExecutor) else 1,
         lookup=lookup,
     )
+
+
+def _shared_key(request_key: str, seed: int) -> str:
+    """The shared cache's key: the request key plus the item's own seed. Why the seed: the request
+    key names the inputs but not the item id, so two items with identical inputs (the same image
+    twice in a data set) have one request key and different seeds, hence different outputs."""
+    return cache_key(request=request_key, item_seed=seed)
 
 
 class _Stored:

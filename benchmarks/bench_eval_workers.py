@@ -1,0 +1,124 @@
+"""Throughput of ``unified-bench evaluate`` on a local Dask cluster: 2 workers vs 1, same work, one run.
+
+The unified task on the tiny demo Janus (CPU, fp32, deterministic), N reference images (copies of
+the demo photos under distinct ids), batch size 2. Each cluster is warmed first (a run with another
+seed: every worker loads the model once and keeps it), then timed on a fresh run directory with a
+new seed, so every caption and image is computed. Printed per configuration:
+
+- model stages: from the first batch submitted until the executor closes (caption + generate on the
+  workers, results written by the client), items per second;
+- end to end: the whole ``evaluate`` call (also loading the model on the client for its checks,
+  scoring on the client with the tiny encoders, results and report), which Dask does not speed up.
+
+Goal: model-stage ratio >= 1.7x on a 2-core machine. Another process competing for the cores lowers
+it; the load average before each timed run is printed so a reader can tell.
+
+    .venv/bin/python benchmarks/bench_eval_workers.py [--images 16] [--batch-size 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+
+class TimedExecutor:
+    """Wraps the Dask executor: records when the first batch is submitted and when it closes."""
+
+    def __init__(self, inner, clock: dict) -> None:
+        self.inner = inner
+        self.clock = clock
+        self.max_in_flight = inner.max_in_flight
+
+    def submit(self, call):
+        self.clock.setdefault("start", time.perf_counter())
+        return self.inner.submit(call)
+
+    def run(self, call):
+        self.clock.setdefault("start", time.perf_counter())
+        return self.inner.run(call)
+
+    def close(self) -> None:
+        self.clock["end"] = time.perf_counter()
+        self.inner.close()
+
+
+def _image_folder(root: Path, n: int) -> Path:
+    from unified_bench.data.folder import image_files
+    from unified_bench.demo.images import build_demo_images
+
+    photos = image_files(build_demo_images(root / "photos"))
+    folder = root / "images"
+    folder.mkdir()
+    for i in range(n):
+        src = photos[i % len(photos)]
+        shutil.copy(src, folder / f"{i}{src.suffix}")
+    return folder
+
+
+def measure(workers: int, run, root: Path) -> dict:
+    from unified_bench.runner.dask_executor import client_executor_factory, dask_client
+    from unified_bench.runner.evaluate import evaluate
+    from unified_bench.runner.executor import ConcurrentExecutor
+    from unified_bench.specs import ClusterSpec, ExecutionOptions
+
+    with dask_client(ClusterSpec(workers=workers)) as client:
+        base_factory = client_executor_factory(client)
+        clock: dict = {}
+
+        def factory(adapter, spec):
+            timed = TimedExecutor(base_factory(adapter, spec), clock)
+            assert isinstance(timed, ConcurrentExecutor)
+            return timed
+
+        warm = dataclasses.replace(run, runtime=dataclasses.replace(run.runtime, seed=1))
+        evaluate(warm, ExecutionOptions(out=root / f"warm-{workers}", show_progress=False, report=False), factory)
+        clock.clear()
+        load = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        result = evaluate(run, ExecutionOptions(out=root / f"timed-{workers}", show_progress=False, report=False),
+                          factory)
+        total = time.perf_counter() - t0
+    items = sum(result.summaries[s].computed for s in ("caption", "generate"))
+    stages = clock["end"] - clock["start"]
+    return {"workers": workers, "items": items, "stages_s": stages, "total_s": total, "load": load,
+            "overall": None if result.results.overall is None else result.results.overall.mean}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=2)
+    args = parser.parse_args()
+
+    from unified_bench.cli.demo import build_demo_assets
+    from unified_bench.demo.runs import unified_demo_run
+
+    root = Path(tempfile.mkdtemp(prefix="bench-eval-workers-"))
+    try:
+        models, encoders = build_demo_assets(root / "demo", ["janus"])
+        folder = _image_folder(root, args.images)
+        run = unified_demo_run(models["janus"], encoders)
+        run = dataclasses.replace(run, data=str(folder),
+                                  runtime=dataclasses.replace(run.runtime, batch_size=args.batch_size))
+        one = measure(1, run, root)
+        two = measure(2, run, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert one["overall"] == two["overall"], "1 and 2 workers must give identical results"
+    print(f"cores: {os.cpu_count()}; {args.images} images, batch size {args.batch_size}, "
+          f"{one['items']} model items (captions + images); identical overall: {one['overall']:.6f}")
+    for r in (one, two):
+        print(f"  {r['workers']} worker(s): model stages {r['stages_s']:6.2f} s ({r['items'] / r['stages_s']:5.2f} "
+              f"items/s), end to end {r['total_s']:6.2f} s, load average before {r['load']:.1f}")
+    print(f"  ratio 2 vs 1 workers: model stages {one['stages_s'] / two['stages_s']:.2f}x "
+          f"(goal >= 1.7x), end to end {one['total_s'] / two['total_s']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
