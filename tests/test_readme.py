@@ -20,6 +20,14 @@ def _flags(parser) -> set[str]:
     return {opt for action in parser._actions for opt in action.option_strings}
 
 
+def _dask_cli_flags() -> set[str]:
+    """The options of Dask's own ``dask scheduler`` and ``dask worker`` commands (click)."""
+    from distributed.cli.dask_scheduler import main as scheduler_main
+    from distributed.cli.dask_worker import main as worker_main
+
+    return {opt for cmd in (scheduler_main, worker_main) for p in cmd.params for opt in p.opts if opt.startswith("--")}
+
+
 def test_every_flag_in_the_readme_exists():
     text = README.read_text(encoding="utf-8")
     mentioned = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", text))
@@ -31,6 +39,10 @@ def test_every_flag_in_the_readme_exists():
         known |= _flags(_subparser(name))
     for task in TASKS.names():  # evaluate's flags depend on --task
         known |= _flags(build_evaluate_parser(task))
+    from unified_bench.cli.matrix import build_matrix_parser
+
+    known |= _flags(build_matrix_parser("unified"))
+    known |= _dask_cli_flags()  # `dask scheduler` / `dask worker` in the cluster section
     known |= {"--help", "--version", "--scheduler", "--out", "--workers"}  # unified-data flags too
     from data_pipeline.cli import _parser as data_parser
 

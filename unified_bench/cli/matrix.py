@@ -84,13 +84,14 @@ def run(args: argparse.Namespace) -> int:
 
 def print_matrix(results, out: Path) -> None:
     width = max(len(c) for c in results.captioners) + 2
+    col = max(10, *(len(g) + 2 for g in results.generators))
     lines = [f"{results.task} matrix ({results.metric}); rows: captioner, columns: generator"]
-    lines.append(" " * width + "".join(f"{g:>14}" for g in results.generators))
+    lines.append(" " * width + "".join(f"{g:>{col}}" for g in results.generators))
     for c in results.captioners:
         cells = []
         for g in results.generators:
             cell = results.cell(c, g)
-            cells.append(f"{'failed' if cell is None or cell.score is None else f'{cell.score:.3f}':>14}")
+            cells.append(f"{'failed' if cell is None or cell.score is None else f'{cell.score:.3f}':>{col}}")
         lines.append(f"{c:<{width}}" + "".join(cells))
     for d in results.derived:
         u = "n/a" if d.understanding_serves_generation is None else f"{d.understanding_serves_generation:+.3f}"
