@@ -110,6 +110,7 @@ class _InFlight:
     existing: dict[str, dict[str, Any] | None]
     done: dict[str, bool]
     pending: Pending | None  # None: nothing to compute (every item cached or shared)
+    shared: list[dict[str, Any]] = field(default_factory=list)  # records taken from the shared cache
 
 
 def run_stage(
@@ -150,34 +151,34 @@ def run_stage(
     def start(batch: list[StageItem[Any]], index: int) -> _InFlight:
         existing: dict[str, dict[str, Any] | None] = {it.id: store.get(it.id, it.key) for it in batch}
         done = {k: _is_done(rec, validate) for k, rec in existing.items()}  # validate reads files: once
+        hits = []
         if lookup is not None:
-            hits = []
             for it in batch:
                 if not done[it.id] and (value := lookup(it)) is not None:
                     record = {"id": it.id, "key": it.key, **it.meta, **value, "status": "ok", "shared": True}
                     existing[it.id], done[it.id] = record, True
                     hits.append(record)
-            store.put_many(hits)
-            counts["shared"] += len(hits)
-            counts["cached"] -= len(hits)  # counted as cached below; they are shared, not local
         if all(done.values()):
-            return _InFlight(index, batch, existing, done, None)
+            return _InFlight(index, batch, existing, done, None, hits)
         pending = submit(batch, index) if submit is not None else _Ready(compute, batch, index)
-        return _InFlight(index, batch, existing, done, pending)
+        return _InFlight(index, batch, existing, done, pending, hits)
 
     def finish(flight: _InFlight, bar: Any) -> None:
         batch, existing, done = flight.batch, flight.existing, flight.done
+        shared_ids = {rec["id"] for rec in flight.shared}
+        counts["shared"] += len(shared_ids)
         if flight.pending is None:
+            store.put_many(flight.shared)  # written here, in batch order, like computed records
             results.update(existing)  # type: ignore[arg-type]
-            counts["cached"] += len(batch)
+            counts["cached"] += len(batch) - len(shared_ids)
             bar.update(len(batch))
             return
         values = _result_with_fallback(name, compute, flight.pending, batch, flight.index)
-        to_write = []
+        to_write = list(flight.shared)
         for item, value in zip(batch, values, strict=True):
             if done[item.id]:
                 results[item.id] = existing[item.id]  # type: ignore[assignment]
-                counts["cached"] += 1
+                counts["cached"] += item.id not in shared_ids
                 continue
             record = {"id": item.id, "key": item.key, **item.meta, **value}
             record.setdefault("status", "ok")
