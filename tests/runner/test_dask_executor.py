@@ -93,13 +93,13 @@ def test_a_killed_worker_loses_only_its_batch(client, demo_encoders, echo_log, t
     echo_log.unlink(missing_ok=True)
     run = _spec("py:tests.helpers.echo_adapter:make_slow", demo_encoders)
     killed: dict[str, int] = {}
+    pids = local_worker_pids(client)  # asked now, so the kill below follows the log line at once
 
     def kill_a_busy_worker() -> None:
         deadline = time.monotonic() + 120
         while len(_generate_lines(echo_log)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)  # both workers are now inside a generate batch (1.5 s each)
-        busy = [addr for addr, keys in client.processing().items() if keys]
-        pids = local_worker_pids(client)
+        busy = [addr for addr, keys in client.processing().items() if keys and addr in pids]
         addr = busy[0]
         killed[addr] = pids[addr]
         os.kill(pids[addr], signal.SIGKILL)
