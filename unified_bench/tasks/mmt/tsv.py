@@ -35,7 +35,6 @@ import json
 import logging
 import os
 import re
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +61,9 @@ BACKREF_MAX_CHARS = 64
 
 _REQUIRED = ("index", "question", "image")
 _B64_HEAD = re.compile(r"[A-Za-z0-9+/=\s]*")
-_CSV_LIMIT = min(sys.maxsize, 2**31 - 1)
+#: Largest accepted cell, in characters. Far above any real image cell (a few MB), and it bounds
+#: memory: an unclosed quote would otherwise swallow the rest of a 6 GB file into one field.
+MAX_FIELD_CHARS = 128 * 2**20
 
 
 class QuestionFileError(ImageSetError):
@@ -226,7 +227,7 @@ class _Lines:
 
 
 def _reader(lines: _Lines) -> Any:
-    csv.field_size_limit(_CSV_LIMIT)  # base64 images are far above the 128 KB default
+    csv.field_size_limit(MAX_FIELD_CHARS)  # base64 images are far above the 128 KB default
     return csv.reader(lines, delimiter="\t", quotechar='"', doublequote=True, strict=False)
 
 
@@ -290,7 +291,7 @@ class _Row:
 def _parse_row(fields: list[str], header: _Header, path: str, row: int) -> _Row:
     if len(fields) != len(header.names):
         raise _row_error(path, row, None, f"{len(fields)} fields where the header has {len(header.names)} "
-                         "(an unquoted tab or newline inside a value?)")
+                         "(an unquoted tab, newline or quote inside a value?)")
     raw_index = fields[header.pos["index"]].strip()
     try:
         index = int(raw_index)
