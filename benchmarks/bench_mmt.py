@@ -17,7 +17,8 @@ number of tokens), checks the answers agree and prints both wall times and the r
 a full iteration, and the images of every 50th question read back), prints that process's peak
 RSS next to the RSS of the same process before loading, then deletes the file.
 
-    python benchmarks/bench_mmt.py [--questions 16] [--repeats 3] [--hidden 128] [--layers 4] [--tokens 64]
+    python benchmarks/bench_mmt.py [--questions 16] [--repeats 3] [--hidden 32] [--layers 2]
+                                   [--tokens 64] [--threads 1]
                                    [--tsv-mb 1024] [--skip-answer] [--skip-stream]
 """
 
@@ -198,11 +199,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--questions", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--hidden", type=int, default=32, help="text hidden size (build_demo_vlm default)")
+    parser.add_argument("--layers", type=int, default=2, help="text layers (build_demo_vlm default)")
     parser.add_argument("--tokens", type=int, default=64,
                         help="max_new_tokens (default: AnswerSettings' default, 64)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads; 1 by default: on a shared, oversubscribed CPU two threads spend their time waiting for each other")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tsv-mb", type=int, default=1024)
     parser.add_argument("--skip-answer", action="store_true")
