@@ -153,6 +153,20 @@ def test_na_option_cells_are_unused_and_rows_without_image_are_skipped(tmp_path)
     assert ds.fingerprint()["n_skipped_no_image"] == 1
 
 
+def test_columns_pandas_would_read_as_float_are_reported(tmp_path, caplog):
+    img = _png()
+    body = f"1\tq\t3\t4\tA\tc\tm\tval\t{img}\n2\tq\t5\t\tA\tc\tm\tval\t1\n"
+    path = _write(tmp_path, body)
+    with caplog.at_level("WARNING"):
+        ds = MCQDataset(path)
+        assert ds.reference_float_columns == ("B",)  # A is all integers without gaps: pandas keeps "3"
+    assert "column(s) B hold only numbers" in caplog.text
+    df = pd.read_csv(path, sep="\t")
+    assert str(df["A"][0]) == "3" and str(df["B"][0]) == "4.0"  # what the reference would show
+    assert [q.options for q in ds] == [{"A": "3", "B": "4"}, {"A": "5"}]  # this loader keeps the text
+    assert MCQDataset(SINGLE).reference_float_columns == ()
+
+
 def test_python_list_literal_images(tmp_path):
     a, b = _png((1, 2, 3)), _png((9, 8, 7))
     body = f"1\tq\tx\ty\tA\tc\tm\tval\t['{a}', '{b}']\n"

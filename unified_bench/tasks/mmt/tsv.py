@@ -66,6 +66,42 @@ _B64_HEAD = re.compile(r"[A-Za-z0-9+/=\s]*")
 MAX_FIELD_CHARS = 128 * 2**20
 
 
+#: A cell pandas would parse as a number (simplified: decimal ints and floats).
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_TEXT_COLUMNS = ("question", "hint", *OPTION_LETTERS)
+
+
+class _NumericColumns:
+    """Which text columns pandas would load as float, so the reference shows ``9`` as ``9.0``.
+
+    Why: the reference reads the TSV with ``pandas.read_csv``, which types a column from all its
+    cells; a column holding only numbers and at least one empty cell (or a decimal) becomes float,
+    and its options are then shown and matched as ``"9.0"``. This loader keeps the file's text and
+    warns when a file has such a column, since scores on it may differ from the reference's.
+    """
+
+    def __init__(self, header: _Header) -> None:
+        self.candidates = {c: header.pos[c] for c in _TEXT_COLUMNS if c in header.pos}
+        self.has_na: set[str] = set()
+        self.has_value: set[str] = set()
+        self.non_int: set[str] = set()
+
+    def update(self, fields: list[str]) -> None:
+        for name, i in list(self.candidates.items()):
+            value = fields[i]
+            if _missing(value):
+                self.has_na.add(name)
+            elif _NUMBER.fullmatch(value.strip()):
+                self.has_value.add(name)
+                if not value.strip().lstrip("+-").isdigit():
+                    self.non_int.add(name)
+            else:
+                del self.candidates[name]
+
+    def float_columns(self) -> tuple[str, ...]:
+        return tuple(c for c in self.candidates if c in self.has_value and (c in self.has_na or c in self.non_int))
+
+
 class QuestionFileError(ImageSetError):
     """A question TSV that is missing, malformed or fails verification."""
 
@@ -355,6 +391,7 @@ class _Index:
     has_answer_column: bool
     header: _Header
     image_rows: dict[int, tuple[int, int]]  # index -> (byte offset, row) of rows holding image data
+    float_columns: tuple[str, ...]  # text columns pandas (the reference) would load as float
 
 
 class MCQDataset:
@@ -394,6 +431,7 @@ class MCQDataset:
             lines = _Lines(fh, path, md5)
             reader = _reader(lines)
             header = self._read_header(reader, path)
+            numeric = _NumericColumns(header)
             row = 0
             while True:
                 offset = lines.pos
@@ -407,6 +445,7 @@ class MCQDataset:
                     continue  # blank line
                 row += 1
                 rec = _parse_row(fields, header, path, row)
+                numeric.update(fields)
                 if rec.index in seen:
                     raise _row_error(path, row, "index", f"index {rec.index} already used by row {seen[rec.index]}")
                 seen[rec.index] = row
@@ -435,6 +474,11 @@ class MCQDataset:
                 f"Checksum mismatch for {self.name} ({path}): md5 {got}, expected {self.expected_md5}.",
                 f"Delete {path} and download it again; if it still differs, the published file changed.",
             )
+        float_columns = numeric.float_columns()
+        if float_columns:
+            log.warning("%s: column(s) %s hold only numbers with gaps or decimals; the reference harness "
+                        "(pandas) shows them as floats (e.g. '9.0') in prompts and matching, this loader keeps "
+                        "the file's text, so scores on these questions may differ", path, ", ".join(float_columns))
         if odd_answers:
             log.warning("%s: %d row(s) have an answer that is not one of their options (first: row %d); "
                         "they can never be answered correctly", path, len(odd_answers), odd_answers[0])
@@ -443,6 +487,7 @@ class MCQDataset:
         return _Index(
             md5=got, size=os.path.getsize(path), n_questions=n_questions, n_skipped_no_image=n_skipped,
             has_answer_column="answer" in header.pos, header=header, image_rows=image_rows,
+            float_columns=float_columns,
         )
 
     @staticmethod
@@ -485,6 +530,11 @@ class MCQDataset:
     def columns(self) -> tuple[str, ...]:
         """The header, as written in the file (the submission file keeps this order)."""
         return self._ensure_indexed().header.names
+
+    @property
+    def reference_float_columns(self) -> tuple[str, ...]:
+        """Option/question/hint columns the reference would render as floats (see ``_NumericColumns``)."""
+        return self._ensure_indexed().float_columns
 
     def fingerprint(self) -> dict[str, Any]:
         """What identifies the question set in cache keys and results: name, path, md5, size, rows."""
