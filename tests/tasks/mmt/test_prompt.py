@@ -71,3 +71,15 @@ def test_rotation_of_nine_options_is_a_bijection():
 def test_single_option_has_one_rotation():
     assert [r.k for r in rotations({"A": "only"})] == [0]
     assert [r.k for r in rotations({})] == [0]
+
+
+def test_rotated_prompt_round_trip():
+    from unified_bench.tasks.mmt.prompt import rotated_prompt
+
+    opts = {"A": "cat", "B": "dog", "C": "bird"}
+    text0, shown0, rot0 = rotated_prompt("Which?", opts, None)
+    assert text0 == build_prompt_text("Which?", opts) and shown0 == opts and rot0.k == 0
+    text2, shown2, rot2 = rotated_prompt("Which?", opts, "h", k=2)
+    assert text2 == "Hint: h\nQuestion: Which?\nOptions:\nA. bird\nB. cat\nC. dog\n" \
+        "Please select the correct answer from the options above. \n"
+    assert rot2.original_letter(extract_choice("C", shown2)) == "B"  # C shows dog, the original B

@@ -88,3 +88,14 @@ def rotate_options(options: Mapping[str, str], k: int) -> dict[str, str]:
     if n == 0:
         return {}
     return {letter: texts[(i + k) % n] for i, letter in enumerate(letters)}
+
+
+def rotated_prompt(question: str, options: Mapping[str, str], hint: str | None, k: int = 0
+                   ) -> tuple[str, dict[str, str], Rotation]:
+    """The prompt text for rotation ``k``, the options as shown, and the rotation to map answers back.
+
+    ``k = 0`` is the standard (reference) prompt. Extract the letter with the *shown* options, then
+    ``rotation.original_letter(letter)`` gives the letter to compare with the original key.
+    """
+    shown = rotate_options(options, k)
+    return build_prompt_text(question, shown, hint), shown, Rotation(k, tuple(options))
