@@ -281,6 +281,21 @@ def test_local_file_with_a_known_name_is_md5_checked(tmp_path):
     assert len(open_mcq_tsv(SINGLE, known=known)) == 16
 
 
+def test_a_truncated_pinned_file_reports_the_checksum_not_the_row(tmp_path):
+    data = SINGLE.read_bytes()
+    cut = tmp_path / "mmt_fixture.tsv"
+    cut.write_bytes(data[: len(data) // 2])  # ends inside a row
+    with pytest.raises(QuestionFileError, match=r"row \d+"):
+        len(MCQDataset(cut))
+    with pytest.raises(QuestionFileError, match="Checksum mismatch for mmt_fixture") as err:
+        len(MCQDataset(cut, expected_md5=_md5(SINGLE)))
+    assert _md5(cut) in str(err.value)
+    # the right bytes with a row this loader rejects: the row error, not a false checksum alarm
+    with pytest.raises(QuestionFileError, match=r"row \d+") as err:
+        len(MCQDataset(cut, expected_md5=_md5(cut)))
+    assert "Checksum" not in str(err.value)
+
+
 def test_download_by_name_through_loopback(tmp_path):
     from tests.data.conftest import LoopbackServer
 

@@ -406,6 +406,7 @@ class MCQDataset:
         self.name = name or self.path.stem
         self.expected_md5 = expected_md5.lower() if expected_md5 else None
         self._index: _Index | None = None
+        self._hashed = 0  # bytes fed to the md5 by the first pass (to finish it after a parse error)
         if not self.path.is_file():
             raise QuestionFileError(
                 f"Question file {self.path} does not exist.",
@@ -420,60 +421,84 @@ class MCQDataset:
         return self._index
 
     def _build_index(self) -> _Index:
-        path = str(self.path)
         md5 = hashlib.md5(usedforsecurity=False)
+        try:
+            return self._scan(md5)
+        except QuestionFileError as exc:
+            # A pinned file that fails to parse is most likely truncated or corrupt: say that instead.
+            if self.expected_md5:
+                with open(self.path, "rb") as fh:
+                    fh.seek(self._hashed)
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        md5.update(chunk)
+                self._check_md5(md5.hexdigest())
+            raise exc
+
+    def _check_md5(self, got: str) -> None:
+        if self.expected_md5 and got != self.expected_md5:
+            raise QuestionFileError(
+                f"Checksum mismatch for {self.name} ({self.path}): md5 {got}, expected {self.expected_md5}.",
+                f"Delete {self.path} and download it again; if it still differs, the published file changed.",
+            )
+
+    def _scan(self, md5: Any) -> _Index:
+        path = str(self.path)
+        self._hashed = 0
+        with open(path, "rb") as fh:
+            lines = _Lines(fh, path, md5)
+            try:
+                return self._scan_rows(lines, md5)
+            finally:
+                self._hashed = lines.pos  # every byte before this was fed to md5
+
+    def _scan_rows(self, lines: _Lines, md5: Any) -> _Index:
+        path = str(self.path)
         image_rows: dict[int, tuple[int, int]] = {}
         backrefs: list[tuple[int, int, str]] = []  # (row, index, target)
         seen: dict[int, int] = {}
         n_questions = n_skipped = 0
         odd_answers: list[int] = []  # rows whose key is not an option: always scored wrong, as in the reference
-        with open(path, "rb") as fh:
-            lines = _Lines(fh, path, md5)
-            reader = _reader(lines)
-            header = self._read_header(reader, path)
-            numeric = _NumericColumns(header)
-            row = 0
-            while True:
-                offset = lines.pos
-                try:
-                    fields = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error as exc:
-                    raise _row_error(path, row + 1, None, f"CSV syntax error ({exc})") from exc
-                if not fields:
-                    continue  # blank line
-                row += 1
-                rec = _parse_row(fields, header, path, row)
-                numeric.update(fields)
-                if rec.index in seen:
-                    raise _row_error(path, row, "index", f"index {rec.index} already used by row {seen[rec.index]}")
-                seen[rec.index] = row
-                if _missing(rec.image):
-                    n_skipped += 1
-                    continue
-                n_questions += 1
-                if rec.answer is not None and rec.answer not in rec.options:
-                    odd_answers.append(row)
-                if len(rec.image) <= BACKREF_MAX_CHARS:
-                    backrefs.append((row, rec.index, rec.image))
-                    continue
-                try:
-                    images = parse_image_field(rec.image)
-                except ValueError as exc:
-                    raise _row_error(path, row, "image", str(exc)) from exc
-                for i, b64 in enumerate(images):
-                    if not _B64_HEAD.fullmatch(b64[:BACKREF_MAX_CHARS]):
-                        raise _row_error(path, row, "image", f"image {i} does not start like base64 data")
-                image_rows[rec.index] = (offset, row)
+        reader = _reader(lines)
+        header = self._read_header(reader, path)
+        numeric = _NumericColumns(header)
+        row = 0
+        while True:
+            offset = lines.pos
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                raise _row_error(path, row + 1, None, f"CSV syntax error ({exc})") from exc
+            if not fields:
+                continue  # blank line
+            row += 1
+            rec = _parse_row(fields, header, path, row)
+            numeric.update(fields)
+            if rec.index in seen:
+                raise _row_error(path, row, "index", f"index {rec.index} already used by row {seen[rec.index]}")
+            seen[rec.index] = row
+            if _missing(rec.image):
+                n_skipped += 1
+                continue
+            n_questions += 1
+            if rec.answer is not None and rec.answer not in rec.options:
+                odd_answers.append(row)
+            if len(rec.image) <= BACKREF_MAX_CHARS:
+                backrefs.append((row, rec.index, rec.image))
+                continue
+            try:
+                images = parse_image_field(rec.image)
+            except ValueError as exc:
+                raise _row_error(path, row, "image", str(exc)) from exc
+            for i, b64 in enumerate(images):
+                if not _B64_HEAD.fullmatch(b64[:BACKREF_MAX_CHARS]):
+                    raise _row_error(path, row, "image", f"image {i} does not start like base64 data")
+            image_rows[rec.index] = (offset, row)
         for row, index, target in backrefs:
             self._check_backref(path, row, index, target, image_rows, seen)
         got = md5.hexdigest()
-        if self.expected_md5 and got != self.expected_md5:
-            raise QuestionFileError(
-                f"Checksum mismatch for {self.name} ({path}): md5 {got}, expected {self.expected_md5}.",
-                f"Delete {path} and download it again; if it still differs, the published file changed.",
-            )
+        self._check_md5(got)
         float_columns = numeric.float_columns()
         if float_columns:
             log.warning("%s: column(s) %s hold only numbers with gaps or decimals; the reference harness "
