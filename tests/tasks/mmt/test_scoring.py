@@ -90,6 +90,15 @@ def test_intervals_come_from_the_shared_bootstrap():
         assert agg.ci_low <= agg.mean <= agg.ci_high
 
 
+def test_to_dict_is_json_ready():
+    import json
+
+    d = json.loads(json.dumps(score_questions(_scored()).to_dict()))
+    assert d["overall"]["n"] == 15 and d["n_unscored"] == 1
+    assert d["meta_tasks"]["localization"]["subtasks"] == ["object_detection", "small_object_detection"]
+    assert d["subtasks"]["counting_by_category"]["highlight"] == "counting"
+
+
 def test_missing_groups_and_empty_input():
     s = score_questions([ScoredQuestion(1, None, None, None, True)])
     assert list(s.subtasks) == ["(none)"] and list(s.meta_tasks) == ["(none)"]

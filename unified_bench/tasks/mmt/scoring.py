@@ -29,6 +29,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from unified_bench.results.aggregate import aggregate
 from unified_bench.results.schema import Aggregate
@@ -142,6 +143,18 @@ class MCQScores:
     subtasks: dict[str, SubtaskScore]
     meta_tasks: dict[str, MetaTaskScore]
     n_unscored: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``Aggregate`` as dicts) for results files and the report."""
+        return {
+            "overall": self.overall.model_dump(),
+            "by_split": {k: v.model_dump() for k, v in self.by_split.items()},
+            "subtasks": {k: {"meta_tasks": list(v.meta_tasks), "highlight": v.highlight, **v.score.model_dump()}
+                         for k, v in self.subtasks.items()},
+            "meta_tasks": {k: {"abbreviation": v.abbreviation, "subtasks": list(v.subtasks), **v.score.model_dump()}
+                           for k, v in self.meta_tasks.items()},
+            "n_unscored": self.n_unscored,
+        }
 
 
 def score_questions(questions: Iterable[ScoredQuestion], seed: int = 0) -> MCQScores:
