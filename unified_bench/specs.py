@@ -273,7 +273,11 @@ class GenerationSettings:
 
 @dataclass(frozen=True)
 class AnswerSettings(_Decoding):
-    """Decoding settings for visual question answering (greedy by default)."""
+    """Decoding settings for visual question answering (greedy by default).
+
+    ``images_first``: the image(s) come before the question, as multiple-choice references
+    (VLMEvalKit's MMT-Bench and MMBench prompts) send them; captions put the text first.
+    """
 
     max_new_tokens: int = 64
     temperature: float = 0.0
@@ -282,6 +286,7 @@ class AnswerSettings(_Decoding):
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
     num_beams: int = 1
+    images_first: bool = True
 
     def __post_init__(self) -> None:
         _check_decoding("Answer settings", self.temperature, self.top_k, self.top_p,

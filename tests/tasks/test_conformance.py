@@ -27,7 +27,22 @@ def _unified_demo(assets: dict) -> RunSpec:
     return dataclasses.replace(run, limit=4, runtime=dataclasses.replace(run.runtime, batch_size=2))
 
 
-DEMO_RUNS: dict[str, Callable[[dict], RunSpec]] = {"unified": _unified_demo}
+def _mmt_demo(assets: dict) -> RunSpec:
+    from unified_bench.specs import AnswerSettings, RuntimeOptions, parse_model_spec
+    from unified_bench.tasks.mmt.task import MMTConfig
+
+    return RunSpec(
+        task="mmt",
+        model=parse_model_spec(assets["janus"]),
+        task_config=MMTConfig(answer=AnswerSettings(max_new_tokens=8), circular=True),
+        data=str(FIXTURES / "mmt" / "mmt_fixture.tsv"),
+        limit=4,
+        runtime=RuntimeOptions(device="cpu", dtype="fp32", batch_size=2, deterministic=True),
+    )
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+DEMO_RUNS: dict[str, Callable[[dict], RunSpec]] = {"unified": _unified_demo, "mmt": _mmt_demo}
 
 
 @pytest.fixture(scope="module")

@@ -5,3 +5,4 @@ from unified_bench.registry import Registry
 
 TASKS: Registry = Registry("task")
 TASKS.register("unified", "unified_bench.tasks.unified:UnifiedTask")
+TASKS.register("mmt", "unified_bench.tasks.mmt.task:MMTTask")

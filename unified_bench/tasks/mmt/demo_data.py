@@ -142,7 +142,7 @@ def fixture_tsv_text(kind: str = "single") -> str:
 
 def build_fixture(out_dir: str | Path) -> Path:
     """Write the three fixture files into ``out_dir`` (created if needed) and return it."""
-    from unified_bench.runner.atomic import atomic_write_text
+    from unified_bench.core.atomic import atomic_write_text
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -245,14 +245,14 @@ def metatask_csv(scores: MCQScores) -> str:
 
 
 def write_subtask_csv(path: str | Path, scores: MCQScores) -> Path:
-    from unified_bench.runner.atomic import atomic_write_text
+    from unified_bench.core.atomic import atomic_write_text
 
     atomic_write_text(Path(path), subtask_csv(scores))
     return Path(path)
 
 
 def write_metatask_csv(path: str | Path, scores: MCQScores) -> Path:
-    from unified_bench.runner.atomic import atomic_write_text
+    from unified_bench.core.atomic import atomic_write_text
 
     atomic_write_text(Path(path), metatask_csv(scores))
     return Path(path)
@@ -309,7 +309,7 @@ def submission_tsv(rows: Iterable[SubmissionRow], source_columns: Sequence[str])
 
 
 def write_submission_tsv(path: str | Path, rows: Iterable[SubmissionRow], source_columns: Sequence[str]) -> Path:
-    from unified_bench.runner.atomic import atomic_write_text
+    from unified_bench.core.atomic import atomic_write_text
 
     atomic_write_text(Path(path), submission_tsv(rows, source_columns))
     return Path(path)

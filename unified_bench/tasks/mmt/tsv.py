@@ -161,6 +161,11 @@ class Question:
     image_ref: ImageRef
     row: int
 
+    @property
+    def id(self) -> str:
+        """The sample id the runner keys outputs by: the question's ``index``."""
+        return str(self.index)
+
     def image_b64(self) -> list[str]:
         """The base64 strings of this question's images (one per image)."""
         return _read_images(self.image_ref)
