@@ -56,6 +56,17 @@ def browser():  # noqa: ANN201
     driver.quit()
 
 
+def navigate(driver, element) -> None:  # noqa: ANN001
+    """Click something that loads a page and wait until the old page is gone (no stale reads)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 30).until(ec.staleness_of(old))
+
+
 def row_ids(driver) -> list[str]:  # noqa: ANN001
     from selenium.webdriver.common.by import By
 
@@ -80,12 +91,12 @@ def test_clicking_a_header_sorts_the_table(site, browser):
     from selenium.webdriver.common.by import By
 
     browser.get(f"{site.url}/tasks/unified")
-    browser.find_element(By.CSS_SELECTOR, "#col-clip a").click()
+    navigate(browser, browser.find_element(By.CSS_SELECTOR, "#col-clip a"))
     assert parse_qs(urlparse(browser.current_url).query)["sort"] == ["clip"]
     idx = header_index(browser, "clip")
     values = [float(v.split()[0]) for v in column(browser, idx)]
     assert values == sorted(values) and len(values) == 13
-    browser.find_element(By.CSS_SELECTOR, "#col-clip a").click()  # again: descending
+    navigate(browser, browser.find_element(By.CSS_SELECTOR, "#col-clip a"))  # again: descending
     values = [float(v.split()[0]) for v in column(browser, idx)]
     assert values == sorted(values, reverse=True)
 
@@ -97,7 +108,7 @@ def test_filters_and_columns_are_applied_and_kept_in_the_url(site, browser):
     browser.get(f"{site.url}/tasks/unified?sort=name")
     Select(browser.find_element(By.ID, "type")).select_by_value("composite")
     browser.find_element(By.ID, "col-dinov3").click()  # untick one metric column
-    browser.find_element(By.ID, "apply").click()
+    navigate(browser, browser.find_element(By.ID, "apply"))
     query = parse_qs(urlparse(browser.current_url).query)
     assert query["type"] == ["composite"] and query["sort"] == ["name"]
     types = column(browser, 2)
@@ -107,7 +118,7 @@ def test_filters_and_columns_are_applied_and_kept_in_the_url(site, browser):
     headers = [th.get_attribute("id") for th in browser.find_elements(By.CSS_SELECTOR, "#ranking thead th")]
     assert "col-dinov3" not in headers and "col-clip" in headers
     browser.find_element(By.ID, "q").send_keys("0007")
-    browser.find_element(By.ID, "apply").click()
+    navigate(browser, browser.find_element(By.ID, "apply"))
     assert [n.rsplit(" #", 1)[0] for n in column(browser, 1)] == ["synthetic-composite-0007"]
 
 
@@ -115,7 +126,7 @@ def test_a_permalink_reproduces_the_view(site, browser):
     from selenium.webdriver.common.by import By
 
     browser.get(f"{site.url}/tasks/unified?sort=lpips&dir=desc&max_params=30&cols=lpips,clip")
-    browser.find_element(By.ID, "permalink").click()
+    navigate(browser, browser.find_element(By.ID, "permalink"))
     link = browser.current_url
     first = (row_ids(browser), browser.find_element(By.ID, "ranking").text)
     browser.get(f"{site.url}/tasks/unified")  # somewhere else, then back through the link alone
@@ -132,7 +143,7 @@ def test_a_hostile_model_name_is_text_and_runs_nothing(site, browser):
     links = browser.find_elements(By.CSS_SELECTOR, "#ranking td.name a")
     assert [a.text for a in links] == [XSS]
     assert browser.find_elements(By.CSS_SELECTOR, "img[src='x']") == []
-    links[0].click()
+    navigate(browser, links[0])
     assert browser.find_element(By.ID, "model-name").text == XSS
     assert browser.find_elements(By.CSS_SELECTOR, "img[src='x']") == []
     with pytest.raises(NoAlertPresentException):
@@ -147,7 +158,7 @@ def test_compare_page_renders_both_models(site, browser):
     form = browser.find_element(By.ID, "compare")
     form.find_element(By.NAME, "a").send_keys(ids[0])
     form.find_element(By.NAME, "b").send_keys(ids[1])
-    form.find_element(By.TAG_NAME, "button").click()
+    navigate(browser, form.find_element(By.TAG_NAME, "button"))
     a_name = browser.find_element(By.ID, "a-name").text
     b_name = browser.find_element(By.ID, "b-name").text
     assert a_name and b_name and a_name != b_name
