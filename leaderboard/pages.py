@@ -136,8 +136,14 @@ def model_page(submission_id: int, request: Request, session: Session = Depends(
     start = (page - 1) * SAMPLES_PER_PAGE
     samples = results.samples[start:start + SAMPLES_PER_PAGE]
     n_pages = max(1, -(-len(results.samples) // SAMPLES_PER_PAGE))
+    # The per-task breakdown: the same model's published runs of the other tasks.
+    others = list(session.execute(
+        select(Submission.id, Submission.benchmark, Submission.benchmark_version, Submission.overall_mean)
+        .where(Submission.model_spec == row.model_spec, Submission.status == "published",
+               Submission.id != row.id, Submission.model_spec != "")
+        .order_by(Submission.benchmark)))
     return HTMLResponse(_render(
-        request, "model.html", title=row.display_name, row=row, results=results, samples=samples, page=page,
+        request, "model.html", others=others, title=row.display_name, row=row, results=results, samples=samples, page=page,
         n_pages=n_pages, thumbs=_thumb_kinds(session, submission_id), metric_names=[m.name for m in results.metrics],
     ))
 

@@ -249,3 +249,19 @@ def test_openapi_describes_the_api(client):
     body = spec["paths"]["/api/submissions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["required"] == ["results"]
     assert "/tasks/{task}" not in spec["paths"]  # pages are not API
+
+
+def test_model_page_shows_breakdown_provenance_samples_and_other_runs(app, client, token):
+    first = submit(client, token, {"results": base_raw(), "name": "J"}).json()["id"]
+    other = base_raw()
+    other["settings"]["encoder_batch_size"] = 2  # another run of the same model
+    second = submit(client, token, {"results": other, "name": "J again"}).json()["id"]
+    publish(app, first)
+    publish(app, second)
+    page = client.get(f"/models/{first}").text
+    for needle in ("clip", "lpips", "JanusForConditionalGeneration", "sha256:9688bd91", "seed 42", "Other tasks",
+                   f"/models/{second}"):
+        assert needle in page, needle
+    assert page.count("<tr><td>") >= 6  # one row per sample of the demo set
+    assert client.get(f"/models/{first}/bars.svg").headers["content-type"].startswith("image/svg+xml")
+    assert client.get(f"/models/{first}?page=zzz").status_code == 200
