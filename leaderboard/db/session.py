@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from unified_bench.errors import SpecError
@@ -21,7 +22,7 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys (concurrent writers)."""
     try:
         parsed = make_url(url)
-    except Exception as exc:  # sqlalchemy raises ArgumentError with no stable subclass
+    except ArgumentError as exc:
         raise SpecError(f"'{url}' is not a database URL ({exc}).",
                         "Use e.g. sqlite:///leaderboard.db or postgresql+psycopg://user:pw@host/db.") from exc
     if parsed.get_backend_name() == "sqlite":
