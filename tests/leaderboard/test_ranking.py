@@ -100,3 +100,27 @@ def test_ranks_are_recomputed_within_a_filter(seeded):
     unified = table(seeded, "type=unified")
     assert unified.rows[0].rank == 1
     assert rank_bands([r.overall for r in unified.rows]) == [r.rank for r in unified.rows]
+
+
+def test_exports_and_plots_follow_the_view(seeded):
+    import csv
+    import io
+
+    from fastapi.testclient import TestClient
+
+    query = "type=composite&sort=clip&dir=desc&cols=clip"
+    with TestClient(seeded) as client:
+        expected = [r.id for r in table(seeded, query).rows]
+        rows = list(csv.DictReader(io.StringIO(client.get(f"/tasks/unified/export.csv?{query}").text)))
+        assert [int(r["id"]) for r in rows] == expected
+        assert "clip_ci_high" in rows[0] and "lpips" not in rows[0]
+        data = client.get(f"/tasks/unified/export.json?{query}").json()
+        assert [r["id"] for r in data["rows"]] == expected
+        assert data["view"] == View.from_params("unified", QueryParams(query)).query()
+        api = client.get(f"/api/tasks/unified/leaderboard?{query}").json()
+        assert [r["id"] for r in api["rows"]] == expected
+        bars = client.get(f"/tasks/unified/bars.svg?{query}")
+        assert bars.headers["content-type"].startswith("image/svg+xml")
+        assert bars.text.count("<rect") == len(expected)
+        sized = client.get("/tasks/unified/size.svg").text
+        assert sized.count("<circle") == len(table(seeded, "").rows)  # every demo model states its size
