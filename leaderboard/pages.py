@@ -120,7 +120,8 @@ def _published(session: Session, submission_id: int) -> tuple[Submission, Result
 
 def _thumb_kinds(session: Session, submission_id: int) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    stmt = select(Thumbnail.sample_id, Thumbnail.kind).where(Thumbnail.submission_id == submission_id)
+    stmt = (select(Thumbnail.sample_id, Thumbnail.kind).where(Thumbnail.submission_id == submission_id)
+            .order_by(Thumbnail.id))
     for sid, kind in session.execute(stmt):
         out.setdefault(sid, []).append(kind)
     return out
@@ -151,10 +152,13 @@ def model_page(submission_id: int, request: Request, session: Session = Depends(
 @router.get("/models/{submission_id}/bars.svg")
 def model_bars(submission_id: int, request: Request, session: Session = Depends(get_session)) -> Response:
     _, results = _published(session, submission_id)
-    bars = [Bar(name, a.mean, a.ci_low, a.ci_high) for name, a in results.aggregates.items()]
+    # One axis needs one scale: the overall score and the metrics it averages (all on the same scale);
+    # a task without an overall plots every metric.
+    in_overall = {m.name for m in results.metrics if m.in_overall} or set(results.aggregates)
+    bars = [Bar(name, a.mean, a.ci_low, a.ci_high) for name, a in results.aggregates.items() if name in in_overall]
     if results.overall is not None:
         bars.insert(0, Bar("overall", results.overall.mean, results.overall.ci_low, results.overall.ci_high))
-    body = _render(request, "bars.svg", g=bar_geometry(bars), title="aggregates (95% CI)")
+    body = _render(request, "bars.svg", g=bar_geometry(bars), title="overall and its metrics (95% CI)")
     return Response(body, media_type="image/svg+xml")
 
 

@@ -32,7 +32,7 @@ def bar_geometry(bars: list[Bar], width: int = 640, row: int = 22, label_w: int 
     items = []
     for i, b in enumerate(bars):
         y = 10 + i * row
-        items.append({"label": b.label[:40], "href": b.href, "y": y, "x0": x(max(lo, 0.0)), "x1": x(b.mean),
+        items.append({"label": b.label if len(b.label) <= 32 else b.label[:31] + "…", "href": b.href, "y": y, "x0": x(max(lo, 0.0)), "x1": x(b.mean),
                       "lx": x(b.low), "hx": x(b.high), "mean": b.mean})
     ticks = [{"x": x(lo + span * k / 4), "v": lo + span * k / 4} for k in range(5)]
     return {"width": width, "height": 30 + len(bars) * row, "items": items, "ticks": ticks,
