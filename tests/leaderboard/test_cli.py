@@ -111,3 +111,19 @@ def test_moderate_reject_keeps_the_reason(sqlite_url, capsys):
         assert s.get(Submission, row.id).reason == "wrong data set"
     with pytest.raises(SystemExit):
         lb_main(["moderate", "ban", "1"])
+
+
+def test_thumbnails_are_found_under_any_output_key_including_lists(tmp_path):
+    from PIL import Image
+
+    from unified_bench.cli.submit import collect_thumbnails
+    from unified_bench.results.schema import SampleRecord
+
+    (tmp_path / "images").mkdir()
+    for name in ("a.png", "b.png", "c.jpg"):
+        Image.new("RGB", (8, 8)).save(tmp_path / "images" / name)
+    samples = [SampleRecord(id="p1", status="ok", outputs={"images": ["images/a.png", "images/b.png"],
+                                                           "prompt": "a red cube", "Generated Image": "images/c.jpg",
+                                                           "outside": "/etc/hostname.png"})]
+    kinds = [t["kind"] for t in collect_thumbnails(samples, tmp_path)]
+    assert kinds == ["images_0", "images_1", "generated_image"]

@@ -11,6 +11,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,9 +20,9 @@ from typing import Any
 from unified_bench.errors import RunDirError, SchemaError, SpecError
 
 TOKEN_ENV = "UNIFIED_BENCH_TOKEN"
-#: Output keys that name an image file in the run directory, and the thumbnail kind each becomes.
-IMAGE_OUTPUTS = {"reference_path": "reference", "generated_image": "generated", "image": "generated"}
-
+#: Friendlier thumbnail kinds for known output keys; any other key naming an image file keeps its name.
+KIND_NAMES = {"reference_path": "reference", "generated_image": "generated"}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("submit", help="upload a finished run's results.json to a leaderboard server")
@@ -52,19 +53,32 @@ def build_payload(run_dir: Path, name: str | None, params_b: float | None, thumb
     if params_b is not None:
         payload["params_b"] = params_b
     if thumbnails:
-        thumbs = []
-        root = path.parent.resolve()
-        for s in results.samples:
-            for key, kind in IMAGE_OUTPUTS.items():
-                rel = s.outputs.get(key)
-                if not isinstance(rel, str):
+        payload["thumbnails"] = collect_thumbnails(results.samples, path.parent)
+    return payload
+
+
+def _kind(key: str) -> str:
+    kind = re.sub(r"[^a-z0-9_]", "_", KIND_NAMES.get(key, key).lower()).strip("_")[:40]
+    return kind if kind[:1].isalpha() else f"image_{kind}"
+
+
+def collect_thumbnails(samples: list, run_dir: Path) -> list[dict[str, str]]:
+    """Every image file a sample's outputs name (a path, or a list of paths, e.g. GenEval's several images
+    per prompt), read only from inside the run directory."""
+    root = run_dir.resolve()
+    out = []
+    for s in samples:
+        for key, value in s.outputs.items():
+            paths = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+            for i, rel in enumerate(paths):
+                if not isinstance(rel, str) or not rel.lower().endswith(IMAGE_SUFFIXES):
                     continue
                 file = (root / rel).resolve()
                 if root in file.parents and file.is_file():  # never read outside the run directory
-                    thumbs.append({"sample_id": s.id, "kind": kind,
-                                   "data": base64.b64encode(file.read_bytes()).decode("ascii")})
-        payload["thumbnails"] = thumbs
-    return payload
+                    kind = _kind(key) if len(paths) == 1 else f"{_kind(key)}_{i}"
+                    out.append({"sample_id": s.id, "kind": kind,
+                                "data": base64.b64encode(file.read_bytes()).decode("ascii")})
+    return out
 
 
 def post(server: str, token: str, payload: dict[str, Any], timeout: float) -> tuple[int, dict[str, Any]]:
