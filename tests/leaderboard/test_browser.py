@@ -95,10 +95,14 @@ def test_clicking_a_header_sorts_the_table(site, browser):
     assert parse_qs(urlparse(browser.current_url).query)["sort"] == ["clip"]
     idx = header_index(browser, "clip")
     values = [float(v.split()[0]) for v in column(browser, idx)]
-    assert values == sorted(values) and len(values) == 13
-    navigate(browser, browser.find_element(By.CSS_SELECTOR, "#col-clip a"))  # again: descending
+    assert values == sorted(values, reverse=True) and len(values) == 13  # higher is better: best first
+    navigate(browser, browser.find_element(By.CSS_SELECTOR, "#col-clip a"))  # again: ascending
+    assert "dir" not in parse_qs(urlparse(browser.current_url).query)
     values = [float(v.split()[0]) for v in column(browser, idx)]
-    assert values == sorted(values, reverse=True)
+    assert values == sorted(values)
+    navigate(browser, browser.find_element(By.CSS_SELECTOR, "#col-lpips a"))  # lower is better: ascending first
+    lpips = [float(v.split()[0]) for v in column(browser, header_index(browser, "lpips"))]
+    assert lpips == sorted(lpips)
 
 
 def test_filters_and_columns_are_applied_and_kept_in_the_url(site, browser):

@@ -81,7 +81,7 @@ def post(client, secret, body: bytes) -> int:  # noqa: ANN001
     return r.status_code
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(body=JSON)
 def test_arbitrary_json_bodies(fuzz_client, body):
@@ -90,7 +90,7 @@ def test_arbitrary_json_bodies(fuzz_client, body):
     post(client, secret, json.dumps({"results": body}).encode())
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(path=st.sampled_from(PATHS), value=JSON)
 def test_one_field_of_a_valid_file_replaced(fuzz_client, path, value):
@@ -100,7 +100,7 @@ def test_one_field_of_a_valid_file_replaced(fuzz_client, path, value):
     check_stored_rows(app)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=300))
 def test_arbitrary_bytes(fuzz_client, data):
     _, client, secret = fuzz_client
