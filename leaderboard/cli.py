@@ -1,7 +1,7 @@
 """``unified-leaderboard``: serve the site, create tokens, moderate submissions.
 
     unified-leaderboard serve [--db URL] [--host H] [--port P] [--demo]
-    unified-leaderboard token create NAME [--db URL]
+    unified-leaderboard token create NAME [--db URL]      (also: token list, token revoke NAME)
     unified-leaderboard moderate [--db URL] [--all]                 (list pending)
     unified-leaderboard moderate publish ID [--db URL]
     unified-leaderboard moderate reject ID --reason TEXT [--db URL]
@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     _db_arg(create)
     create.set_defaults(handler=cmd_token_create)
+    listing = tsub.add_parser("list", help="list token names (secrets are never stored)")
+    _db_arg(listing)
+    listing.set_defaults(handler=cmd_token_list)
+    revoke = tsub.add_parser("revoke", help="revoke a token: its submissions stay, new ones are refused")
+    revoke.add_argument("name")
+    _db_arg(revoke)
+    revoke.set_defaults(handler=cmd_token_revoke)
 
     mod = sub.add_parser("moderate", help="list pending submissions, publish or reject one")
     _db_arg(mod)
@@ -97,6 +104,33 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         secret = create_token(session, args.name)
     print(f"token for {args.name!r} (shown once; only its hash is stored):")
     print(secret)
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from leaderboard.db.models import Token
+
+    with _sessions(_db(args))() as session:
+        for tok in session.scalars(select(Token).order_by(Token.id)):
+            print(f"{tok.name}  created {tok.created_at:%Y-%m-%d %H:%M}  {'REVOKED' if tok.revoked else 'active'}")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from leaderboard.db.models import Token
+    from unified_bench.errors import SpecError
+
+    with _sessions(_db(args))() as session:
+        tok = session.scalar(select(Token).where(Token.name == args.name))
+        if tok is None:
+            raise SpecError(f"No token named {args.name!r}.", "See `unified-leaderboard token list`.")
+        tok.revoked = True
+        session.commit()
+    print(f"token {args.name!r} revoked")
     return 0
 
 

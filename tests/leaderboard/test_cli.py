@@ -127,3 +127,21 @@ def test_thumbnails_are_found_under_any_output_key_including_lists(tmp_path):
                                                            "outside": "/etc/hostname.png"})]
     kinds = [t["kind"] for t in collect_thumbnails(samples, tmp_path)]
     assert kinds == ["images_0", "images_1", "generated_image"]
+
+
+def test_token_list_and_revoke(sqlite_url, capsys):
+    from fastapi.testclient import TestClient
+
+    assert lb_main(["token", "create", "lab", "--db", sqlite_url]) == 0
+    secret = capsys.readouterr().out.strip().splitlines()[-1]
+    assert lb_main(["token", "revoke", "lab", "--db", sqlite_url]) == 0
+    assert lb_main(["token", "list", "--db", sqlite_url]) == 0
+    listing = capsys.readouterr().out
+    assert "lab" in listing and "REVOKED" in listing and secret not in listing
+    assert lb_main(["token", "revoke", "nobody", "--db", sqlite_url]) == 2
+    app = make_app(sqlite_url)
+    with TestClient(app) as client:
+        r = client.post("/api/submissions", content=(DEMO_DATA / "janus.results.json").read_bytes(),
+                        headers={"Authorization": f"Bearer {secret}"})
+        assert r.status_code == 401
+    app.state.engine.dispose()
