@@ -53,9 +53,11 @@ def canonical_hash(value: Any) -> str:
 
 
 def dedup_fields(results: Results) -> dict[str, Any]:
-    """What makes two submissions the same run: model, revision, task, task version, settings."""
+    """What makes two submissions the same run: model, revision, task, task version, settings, and the
+    data set's identity (the same settings on another image set are another run, not a duplicate)."""
     model = results.model
     return {
+        "dataset": [results.dataset.get("name"), results.dataset.get("content_sha256")],
         "model": model.spec if model else None,
         "revision": [[c.role, c.source, c.revision] for c in model.components] if model else None,
         "task": results.benchmark.name,

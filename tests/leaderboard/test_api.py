@@ -164,6 +164,10 @@ def test_duplicates_are_stored_once_and_rejected_runs_can_come_back(app, client,
     other = base_raw()
     other["settings"]["encoder_batch_size"] = 4
     assert submit(client, token, {"results": other}).status_code == 201
+    # The same settings on another data set are another run too.
+    elsewhere = base_raw()
+    elsewhere["dataset"]["content_sha256"] = "0" * 64
+    assert submit(client, token, {"results": elsewhere}).status_code == 201
     # A rejected submission keeps its reason and frees the dedup key.
     from leaderboard.submissions import moderate
 
@@ -172,7 +176,7 @@ def test_duplicates_are_stored_once_and_rejected_runs_can_come_back(app, client,
     status = client.get(f"/api/submissions/{first.json()['id']}", headers=auth(token)).json()
     assert status == {**status, "status": "rejected", "reason": "captions look truncated"}
     assert submit(client, token, {"results": base_raw()}).status_code == 201
-    assert count_rows(app) == 3
+    assert count_rows(app) == 4
 
 
 def test_submitted_names_are_escaped_everywhere(app, client, token):
