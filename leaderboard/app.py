@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leaderboard.db.models import Submission
 from leaderboard.db.session import make_engine, migrate, session_factory
@@ -115,14 +116,16 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             response.headers.setdefault(key, value)
         return response
 
-    @app.exception_handler(404)
-    async def not_found(request: Request, exc: Exception) -> Any:
-        detail = getattr(exc, "detail", "Not found")
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        """API errors as ``{"error", "fix"}`` JSON, page errors as an escaped HTML page."""
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": str(detail), "fix": "Check the URL."}, status_code=404)
+            return JSONResponse({"error": str(exc.detail), "fix": "Check the URL and parameters."},
+                                status_code=exc.status_code, headers=exc.headers)
+        title = "Not found" if exc.status_code == 404 else "Cannot show this page"
         html = app.state.env.get_template("error.html").render(
-            title="Not found", message=str(detail), banner=settings.banner)
-        return HTMLResponse(html, status_code=404)
+            title=title, message=str(exc.detail), banner=settings.banner)
+        return HTMLResponse(html, status_code=exc.status_code)
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)

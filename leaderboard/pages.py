@@ -181,6 +181,9 @@ def compare(request: Request, session: Session = Depends(get_session)) -> Respon
         raise HTTPException(404, "Compare needs two model ids: /compare?a=ID&b=ID.") from exc
     a_row, a = _published(session, a_id)
     b_row, b = _published(session, b_id)
+    if a.benchmark.name != b.benchmark.name:
+        raise HTTPException(400, f"#{a_id} is a {a.benchmark.name} run and #{b_id} a {b.benchmark.name} run; "
+                            "compare two runs of the same task.")
     metrics = [m for m in a.metrics if m.name in {x.name for x in b.metrics}]
     b_samples = {s.id: s for s in b.samples}
     diffs = []

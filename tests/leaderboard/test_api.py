@@ -269,3 +269,13 @@ def test_model_page_shows_breakdown_provenance_samples_and_other_runs(app, clien
     assert page.count("<tr><td>") >= 6  # one row per sample of the demo set
     assert client.get(f"/models/{first}/bars.svg").headers["content-type"].startswith("image/svg+xml")
     assert client.get(f"/models/{first}?page=zzz").status_code == 200
+
+
+def test_error_pages_are_html_for_pages_and_json_for_the_api(app, client, token):
+    page = client.get("/models/999")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "No published model with id 999" in page.text
+    api = client.get("/api/models/999")
+    assert api.status_code == 404 and api.json()["fix"]
+    assert client.get(f"/compare?a=1&b={XSS}").status_code == 404
+    assert XSS not in client.get(f"/tasks/{XSS}").text
