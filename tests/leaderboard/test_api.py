@@ -263,7 +263,7 @@ def test_model_page_shows_breakdown_provenance_samples_and_other_runs(app, clien
     publish(app, first)
     publish(app, second)
     page = client.get(f"/models/{first}").text
-    for needle in ("clip", "lpips", "JanusForConditionalGeneration", "sha256:9688bd91", "seed 42", "Other tasks",
+    for needle in ("clip", "lpips", "JanusForConditionalGeneration", "sha256:9688bd91", "seed 42", "unified-bench-demo/models/janus", "Other tasks",
                    f"/models/{second}"):
         assert needle in page, needle
     assert page.count("<tr><td>") >= 6  # one row per sample of the demo set
