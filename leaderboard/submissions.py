@@ -144,6 +144,13 @@ def validate_results(raw: Any, settings: Settings) -> Results:
     ids = [s.id for s in results.samples]
     if len(set(ids)) != len(ids):
         raise Refusal(422, "Sample ids repeat.", "Submit results.json exactly as unified-bench wrote it.")
+    # PostgreSQL TEXT cannot hold NUL; a stored string must be storable on every supported database.
+    model_strings = [results.model.spec, *(x for c in results.model.components
+                                            for x in (c.role, c.source, c.revision or "", c.architecture))] \
+        if results.model else []
+    if any("\x00" in x for x in model_strings):
+        raise Refusal(422, "The model spec or a component contains a NUL character.",
+                      "Submit results.json exactly as unified-bench wrote it.")
     stated = [results.overall, *results.aggregates.values(), *(a for g in results.groups.values()
                                                                 for a in g.values())]
     if not all(_finite(a) for a in stated):
@@ -201,7 +208,7 @@ def thumbnails(raw: Any, sample_ids: set[str], settings: Settings) -> list[tuple
             raise Refusal(422, f"thumbnails[{i}] is not {{sample_id, kind, data}} strings.",
                           "Use `unified-bench submit --thumbnails`.")
         sid, kind = item["sample_id"], item["kind"]
-        if sid not in sample_ids or not _KIND.match(kind) or (sid, kind) in seen:
+        if sid not in sample_ids or len(sid) > 300 or "\x00" in sid or not _KIND.match(kind) or (sid, kind) in seen:
             raise Refusal(422, f"thumbnails[{i}] names an unknown sample, a bad kind or a repeat.",
                           "Name a sample id of the results and a kind like 'reference' or 'generated'.")
         seen.add((sid, kind))

@@ -125,9 +125,10 @@ def test_rate_limit_is_per_token_and_wired_in(db_url):
         (lambda d: d["overall"].update(mean=99.0), 422, "overall"),
         (lambda d: d["samples"][0]["scores"].update(clip=1.0), 422, "differ"),
         (lambda d: d["aggregates"]["clip"].update(mean=float("nan")), 422, "NaN"),
+        (lambda d: d["model"].update(spec="a\x00b"), 422, "NUL"),
     ],
     ids=["schema-version", "missing-field", "unknown-benchmark", "wrong-version", "no-samples",
-         "repeated-id", "tampered-aggregate", "tampered-ci", "tampered-overall", "tampered-sample", "nan"],
+         "repeated-id", "tampered-aggregate", "tampered-ci", "tampered-overall", "tampered-sample", "nan", "nul"],
 )
 def test_invalid_or_tampered_results_are_refused(app, client, token, mutate, status, needle):
     raw = base_raw()

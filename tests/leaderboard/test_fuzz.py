@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.leaderboard.conftest import auth, base_raw, make_app, new_token
+from tests.leaderboard.conftest import auth, base_raw, make_app, new_token, postgres_url, reset_postgres
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True) | st.text(max_size=20),
@@ -46,11 +46,16 @@ def replace_at(doc: Any, path: tuple, new: Any) -> Any:
     return doc
 
 
-@pytest.fixture(scope="module")
-def fuzz_client(tmp_path_factory):  # noqa: ANN201
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def fuzz_client(request, tmp_path_factory):  # noqa: ANN201
     from fastapi.testclient import TestClient
 
-    app = make_app(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'lb.db'}", max_body_bytes=200_000)
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'lb.db'}"
+    else:
+        url = postgres_url()
+        reset_postgres(url)
+    app = make_app(url, max_body_bytes=200_000)
     secret = new_token(app)
     with TestClient(app) as client:
         yield app, client, secret
