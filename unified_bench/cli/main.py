@@ -16,7 +16,7 @@ from unified_bench.errors import UnifiedBenchError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from unified_bench.cli import demo, evaluate, report
+    from unified_bench.cli import demo, evaluate, report, submit
 
     parser = argparse.ArgumentParser(
         prog="unified-bench",
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_parser(sub)
     demo.add_parser(sub)
     report.add_parser(sub)
+    submit.add_parser(sub)
     return parser
 
 
