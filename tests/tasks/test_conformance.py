@@ -131,3 +131,25 @@ def test_task_runs_end_to_end_and_resumes_after_a_kill(name, assets, tmp_path: P
         (s.id, s.status, s.scores, s.outputs.get("caption")) for s in res.samples
     ]
     assert resumed.aggregates == res.aggregates
+
+
+@pytest.mark.parametrize("name", sorted(DEMO_RUNS))
+def test_task_module_imports_without_torch(name):
+    """The leaderboard recomputes every task's aggregates without torch installed."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, fullname, path=None, target=None):\n"
+        "        if fullname.split('.')[0] in ('torch', 'torchvision', 'transformers', 'diffusers'):\n"
+        "            raise ImportError(fullname + ' is blocked in this test')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from unified_bench.tasks import TASKS\n"
+        f"cls = TASKS.get({name!r})\n"
+        "assert callable(cls.aggregate)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
