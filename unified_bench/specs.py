@@ -44,7 +44,7 @@ class ServedOptions:
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env):
             raise SpecError(
-                f"--api-key-env '{self.api_key_env[:4]}...' is not an environment variable name.",
+                "The --api-key-env value is not an environment variable name (not echoed: it may be a key).",
                 "Pass the NAME of the variable that holds the key (e.g. --api-key-env OPENAI_API_KEY), "
                 "never the key itself.",
             )
