@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.models.served_server import CHAT, IMAGES, MODELS, ServedTestServer, expected_reply, prompt_colour
 from unified_bench.core.openai_client import ClientConfig, OpenAIClient, RequestFailed, image_data_url
 from unified_bench.errors import SpecError
 from unified_bench.models.base import Capability
@@ -24,7 +25,6 @@ from unified_bench.specs import (
     ServedOptions,
     parse_model_spec,
 )
-from tests.models.served_server import CHAT, IMAGES, MODELS, ServedTestServer, expected_reply, prompt_colour
 
 CPU = RuntimeOptions(device="cpu", dtype="fp32")
 FAST = {"backoff_base_s": 0.01, "backoff_max_s": 0.05}
