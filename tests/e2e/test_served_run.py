@@ -70,12 +70,17 @@ def test_unified_run_end_to_end_then_a_second_run_asks_nothing(tmp_path, encoder
     assert "size" in res.settings["not_honoured"]["generate"]
 
 
-def test_composite_of_a_served_captioner_and_a_served_generator(tmp_path, encoder_args):
-    with ServedTestServer(models=("tiny-vlm", "tiny-gen")) as server:
+def test_composite_of_a_served_captioner_and_a_served_generator(tmp_path, encoder_args, monkeypatch):
+    monkeypatch.setenv("SERVED_E2E_KEY", "sk-e2e-secret-42")
+    with ServedTestServer(models=("tiny-vlm", "tiny-gen"), key="sk-e2e-secret-42") as server:
         spec = f"openai:tiny-vlm@{server.url}+openai:tiny-gen@{server.url}"
-        args = _args(server.url, tmp_path / "run", encoder_args, "--no-report", "--limit", "2")
+        args = _args(server.url, tmp_path / "run", encoder_args, "--limit", "2", "--api-key-env", "SERVED_E2E_KEY")
         args[args.index("--model") + 1] = spec
         assert main(args) == 0
+    # The key reached the server (it refuses requests without it) and nothing in the run directory.
+    for path in (tmp_path / "run").rglob("*"):
+        if path.is_file():
+            assert b"sk-e2e-secret-42" not in path.read_bytes(), path
     assert {b["model"] for b in server.chat_posts()} == {"tiny-vlm"}
     assert {b["model"] for b in server.generation_posts()} == {"tiny-gen"}
     res = load_results(tmp_path / "run")

@@ -320,7 +320,7 @@ class OpenAIClient:
         return out
 
     # -- probing (before any work) -----------------------------------------------------------
-    def _spec_error(self, exc: RequestFailed, what: str) -> SpecError | None:
+    def config_error(self, exc: RequestFailed, what: str) -> SpecError | None:
         """A configuration problem behind ``exc`` as a SpecError, or None when it is not one."""
         host = self.config.host
         env = self.config.api_key_env
@@ -349,7 +349,7 @@ class OpenAIClient:
         try:
             payload = self.request("GET", "models", retries=1)
         except RequestFailed as exc:
-            error = self._spec_error(exc, "GET /models")
+            error = self.config_error(exc, "GET /models")
             if error is not None:
                 raise error from exc
             if exc.status in (404, 405):
@@ -373,7 +373,7 @@ class OpenAIClient:
         try:
             reply = self.chat([{"role": "user", "content": "Reply with OK."}], max_tokens=1, temperature=0.0)
         except RequestFailed as exc:
-            error = self._spec_error(exc, "chat completions")
+            error = self.config_error(exc, "chat completions")
             if error is not None:
                 raise error from exc
             return False, str(exc)
@@ -389,7 +389,7 @@ class OpenAIClient:
         try:
             self.request("POST", "images/generations", {"model": self.config.model}, retries=1)
         except RequestFailed as exc:
-            error = self._spec_error(exc, "the images endpoint")
+            error = self.config_error(exc, "the images endpoint")
             if error is not None:
                 raise error from exc
             if exc.status in (400, 422):

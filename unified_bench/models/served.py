@@ -226,7 +226,7 @@ class ServedAdapter(ModelAdapter):
             if isinstance(first, SpecError | CapabilityError):
                 raise first
             if isinstance(first, RequestFailed):
-                config_error = self.client._spec_error(first, "a request")  # noqa: SLF001 - same package family
+                config_error = self.client.config_error(first, "a request")
                 if config_error is not None and first.status in (401, 403, 404):
                     raise config_error from first  # the key was revoked mid-run: stop, do not record 1000 failures
                 raise ServedRequestError(str(first)) from first
