@@ -209,7 +209,7 @@ def test_caption_request_is_text_first_with_explicit_decoding_and_per_item_seeds
         single = adapter.caption(images[1:2], settings, [6])
     assert out == [expected_reply("Describe.", [_png(im)], s) for im, s in zip(images, [5, 6, 7], strict=True)]
     assert single == out[1:2]  # an item's output does not depend on its batch
-    body = server.chat_posts()[0]
+    body = next(b for b in server.chat_posts() if b["seed"] == 5)  # the first item (requests race)
     text, image = body["messages"][0]["content"]
     assert text == {"type": "text", "text": "Describe."} and image["type"] == "image_url"
     decoded = Image.open(io.BytesIO(base64.b64decode(image["image_url"]["url"].split(",", 1)[1])))
@@ -227,9 +227,9 @@ def test_answer_sends_the_question_then_every_image():
         out = adapter.answer([images[:2], images[2:]], ["Which?", "Why?"], AnswerSettings(), [1, 2])
     assert out == [expected_reply("Which?", [_png(images[0]), _png(images[1])], 1),
                    expected_reply("Why?", [_png(images[2])], 2)]
-    content = server.chat_posts()[0]["messages"][0]["content"]
-    assert [p["type"] for p in content] == ["text", "image_url", "image_url"]
-    assert server.chat_posts()[0]["temperature"] == 0.0  # greedy answers
+    first = next(b for b in server.chat_posts() if b["seed"] == 1)
+    assert [p["type"] for p in first["messages"][0]["content"]] == ["text", "image_url", "image_url"]
+    assert first["temperature"] == 0.0  # greedy answers
 
 
 def test_generate_through_the_images_endpoint():
@@ -239,7 +239,7 @@ def test_generate_through_the_images_endpoint():
         out = adapter.generate(["a cat", "a dog"], settings, [1, 2])
     assert [im.size for im in out] == [(40, 24), (40, 24)]
     assert out[0].getpixel((0, 0)) == prompt_colour("a cat")
-    body = server.generation_posts()[0]
+    body = next(b for b in server.generation_posts() if b["prompt"] == "a cat")
     assert body | {"prompt": "x"} == {"model": "tiny-vlm", "prompt": "x", "n": 1, "size": "40x24",
                                       "response_format": "b64_json", "seed": body["seed"]}
     notes = adapter.generation_notes(settings)
