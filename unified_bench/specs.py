@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from unified_bench.core.dtypes import DTYPES, default_device, default_dtype, torch_dtype_of
+from unified_bench.core.openai_client import DEFAULT_API_KEY_ENV
 from unified_bench.errors import SpecError
 
 #: Entry-point group third parties use to add model schemes (``myscheme:whatever``).
@@ -35,7 +36,7 @@ class ServedOptions:
     (None: probe the chat and images endpoints).
     """
 
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str = DEFAULT_API_KEY_ENV
     capabilities: tuple[str, ...] | None = None
     concurrency: int = 8
     timeout_s: float = 120.0

@@ -205,3 +205,13 @@ def test_kill_then_resume_asks_nothing_finished_again(tmp_path, encoder_args):
     # request in flight at the moment of the kill.
     assert len(captions) == n and set(captions.values()) == {1}
     assert len(generations) == n and sum(generations.values()) <= n + 1
+
+
+def test_cli_refused_key_is_one_message_before_anything_is_written(tmp_path, encoder_args, capsys):
+    out = tmp_path / "run"
+    with ServedTestServer(key="sk-needed") as server:
+        code = main(_args(server.url, out, encoder_args, "--api-key-env", "SERVED_UNSET_KEY"))
+    err = capsys.readouterr().err
+    assert code == 2 and "refused the API key" in err and "export SERVED_UNSET_KEY" in err
+    assert "Traceback" not in err and not out.exists()
+    assert server.chat_posts() == [] and server.generation_posts() == []
