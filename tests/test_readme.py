@@ -32,6 +32,9 @@ def test_every_flag_in_the_readme_exists():
     for task in TASKS.names():  # evaluate's flags depend on --task
         known |= _flags(build_evaluate_parser(task))
     known |= {"--help", "--version", "--scheduler", "--out", "--workers"}  # unified-data flags too
+    # Flags of `vllm serve` (another program) in the served-models section.
+    known |= {"--port", "--max-model-len", "--limit-mm-per-prompt", "--api-key", "--trust-remote-code",
+              "--served-model-name"}
     from data_pipeline.cli import _parser as data_parser
 
     parser = data_parser()
