@@ -12,6 +12,7 @@ per-image work; urllib3 is what requests runs on, with the same Retry object.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -111,10 +112,12 @@ def fetch_url(url: str, cfg: FetchConfig) -> FetchResult:
     from urllib3.util import Timeout
 
     ctype = None
+    deadline = time.monotonic() + cfg.total_timeout_s
     try:
         resp = _manager_for_url(url, cfg).request(
             "GET", url, preload_content=False, redirect=True,
-            timeout=Timeout(connect=cfg.connect_timeout_s, read=cfg.read_timeout_s))
+            timeout=Timeout(connect=min(cfg.connect_timeout_s, cfg.total_timeout_s),
+                            read=min(cfg.read_timeout_s, cfg.total_timeout_s)))
         complete = False
         try:
             if resp.status in _REDIRECT_STATUSES and resp.headers.get("Location"):
@@ -128,7 +131,13 @@ def fetch_url(url: str, cfg: FetchConfig) -> FetchResult:
             if length and length.isdigit() and int(length) > cfg.max_bytes:
                 return FetchResult(None, "too_large", f"Content-Length {length} > {cfg.max_bytes}", ctype)
             chunks, total = [], 0
-            for chunk in resp.stream(65536):
+            # read1: one socket read at a time (each bounded by the read timeout), so the total deadline
+            # is checked between reads: a host dripping a byte per second cannot hold a fetch thread
+            # for longer than total_timeout_s + read_timeout_s.
+            while chunk := resp.read1(65536):
+                if time.monotonic() > deadline:
+                    return FetchResult(None, "timeout", f"total deadline of {cfg.total_timeout_s}s exceeded "
+                                       f"after {total + len(chunk)} bytes", ctype)
                 total += len(chunk)
                 if total > cfg.max_bytes:
                     return FetchResult(None, "too_large", f"more than {cfg.max_bytes} bytes", ctype)
