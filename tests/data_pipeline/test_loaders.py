@@ -177,3 +177,12 @@ def test_validate_finds_schema_drift_missing_txt_duplicate_keys_and_leftovers(bu
     assert f"duplicate key '{first_sample[0][0].split('.')[0]}'" in problems
     assert "99999.tar is not listed" in problems
     assert "leftover temp file" in problems and "sha256 differs" in problems
+
+
+def test_the_shipped_demo_recipe_loads(tmp_path, dask_client):
+    from data_pipeline.recipe import load_recipe
+    from tests.data_pipeline.conftest import REPO
+
+    s = run_build(load_recipe(REPO / "recipes" / "local-demo.yaml"), tmp_path / "demo", client=dask_client)
+    assert s.n_accepted > 0
+    assert_loads_everywhere(tmp_path / "demo", s.n_accepted, tmp_path / "hf")
