@@ -81,6 +81,14 @@ def test_a_slow_drip_host_hits_the_total_deadline(http_server):
     assert elapsed < 1.0 + 1.5 + 0.5  # deadline + at most one read timeout (the drip alone takes > 10 s)
 
 
+def test_retries_and_retry_after_stop_at_the_total_deadline(http_server):
+    url = http_server.add("/busy.png", Route(status=503, headers={"Retry-After": "120"}))
+    t0 = time.monotonic()
+    got = fetch_url(url, FetchConfig(retries=5, total_timeout_s=1.0))
+    assert got.reason == "http_503" and time.monotonic() - t0 < 2.5  # not 5 x 120 s of obeying Retry-After
+    assert http_server.routes["/busy.png"].hits == 2  # one retry began before the deadline, none after
+
+
 def test_a_slow_url_does_not_hold_the_build(http_server, tmp_path, dask_client):
     slow = http_server.add("/drip2.png", Route(body=_png(2) + b"\0" * 400, ctype="image/png", drip_s=0.02))
     fast = [http_server.add(f"/fast{i}.png", Route(body=_png(i + 3), ctype="image/png")) for i in range(5)]
