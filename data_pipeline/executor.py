@@ -67,6 +67,7 @@ WORKER_MODULES = ("distributed", "PIL.Image", "PIL.ImageOps", "PIL.BmpImagePlugi
                   "PIL.JpegImagePlugin", "PIL.PngImagePlugin", "PIL.PpmImagePlugin", "urllib3",
                   "pyarrow.parquet", "pyarrow.dataset", "pandas", "data_pipeline.recipe", "data_pipeline.plan",
                   "data_pipeline.stages.ingest", "data_pipeline.stages.finalize", "data_pipeline.decode",
+                  "data_pipeline.preflight", "data_pipeline.writers.sample_schema",
                   "data_pipeline.fetch", "data_pipeline.writers.shard", "data_pipeline.filters.aspect",
                   "data_pipeline.filters.size", "imagehash", "scipy.fftpack")
 #: What the fork server imports: the module that imports ``WORKER_MODULES`` and then freezes the GC.

@@ -44,6 +44,19 @@ def worker_check(out_dir: str, token: str, paths: list[str], api_key_env: str | 
     return problems
 
 
+def require_shared_out(out_dir: str) -> None:
+    """Called by every task before it writes: the client wrote ``plan.json`` into the output folder
+    first, so a worker that does not see it (one that joined after the preflight without the shared
+    mount) fails with a clear message instead of writing shards onto its own disk."""
+    from data_pipeline.plan import PLAN_FILE
+
+    if not (Path(out_dir) / PLAN_FILE).is_file():
+        import socket
+
+        raise DataPipelineError(f"Dask worker on {socket.gethostname()} does not see the output folder {out_dir} "
+                                f"(no {PLAN_FILE} there).", SHARED_FS_FIX)
+
+
 def local_paths(plan: ShardPlan, per_source: int = 1) -> list[str]:
     """The first local file of each source (path records, and tar members' tar files)."""
     seen: dict[str, int] = {}

@@ -27,10 +27,12 @@ def finalize_shard(index: int, recipe: Recipe, out_dir: str, duplicates: dict[st
     """Dask task: commit shard ``index`` (or return its committed stats, or ``{"deferred": why}``)."""
     import pyarrow.parquet as pq
 
+    from data_pipeline.preflight import require_shared_out
     from data_pipeline.stages.ingest import stage_paths
     from data_pipeline.writers.rows import row_to_sample
     from data_pipeline.writers.shard import read_committed_stats, write_shard
 
+    require_shared_out(out_dir)
     done = read_committed_stats(out_dir, index)
     if done is not None:
         return _client_stats(done)

@@ -125,8 +125,10 @@ def _process_fetched(sample: Sample, data: bytes, recipe: Recipe, filters: list[
 def ingest_shard(shard: ShardSpec, recipe: Recipe, out_dir: str) -> dict[str, Any]:
     """Dask task (idempotent): stage one shard; the stage stats file is written last."""
     from data_pipeline.filters import per_sample_filters
+    from data_pipeline.preflight import require_shared_out
     from data_pipeline.writers.rows import write_rows
 
+    require_shared_out(out_dir)
     t0 = time.perf_counter()
     # import what the threads need once, up front: 16 threads hitting a lazy import (imagehash pulls
     # scipy.fftpack on first use) serialise on the import lock, measured at ~4% of a worker's time
@@ -139,7 +141,7 @@ def ingest_shard(shard: ShardSpec, recipe: Recipe, out_dir: str) -> dict[str, An
         slot = cpu_slots()  # here, in the task's thread: the pool's threads cannot find the worker
         samples = list(pool.map(lambda s: process_sample(s, recipe, slot, filters), samples))
     paths = stage_paths(out_dir, shard.index)
-    paths["parquet"].parent.mkdir(parents=True, exist_ok=True)
+    paths["parquet"].parent.mkdir(exist_ok=True)  # never parents: the output folder must already be there
     tmp = tmp_path_for(paths["parquet"])
     write_rows(tmp, samples, with_image=True)
     commit(tmp, paths["parquet"])

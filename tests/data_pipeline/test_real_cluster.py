@@ -206,3 +206,16 @@ def test_late_joining_workers_widen_the_window(http_server, tmp_path):
         thread.join()
     assert seen_before <= 2 < seen_after  # 2 per worker registered now, not at connect time
     assert result["s"].n_accepted == 24
+
+
+def test_a_task_on_a_worker_without_the_shared_folder_fails_clearly(tmp_path):
+    """A worker that joined after the preflight and lacks the mount must not write shards to its own disk."""
+    from data_pipeline.plan import build_plan
+    from data_pipeline.stages.ingest import ingest_shard
+
+    recipe = recipe_from_dict({"sources": [{"type": "folder", "path": str(REPO / "tests/data_pipeline/fixtures/images")}],
+                               "image": {"size": 16}, "captioner": None}, base_dir=tmp_path)
+    missing = tmp_path / "not-mounted-here"
+    with pytest.raises(DataPipelineError, match="does not see the output folder"):
+        ingest_shard(build_plan(recipe).shards[0], recipe, str(missing))
+    assert not missing.exists()
