@@ -78,3 +78,32 @@ def test_long_outage_defers_shards_and_a_rerun_captions_them(tmp_path, dask_clie
     assert second.resumed and second.n_accepted == 8
     assert not any(r["reason"] == "caption_error" for r in _rows(out))
     assert validate_dir(out) == []
+
+
+def test_an_unreachable_endpoint_does_not_consume_the_url_list_in_target_mode(http_server, tmp_path, dask_client):
+    import io
+    import json
+
+    from PIL import Image
+
+    from tests.data_pipeline.conftest import Route
+
+    routes = []
+    for i in range(60):
+        buf = io.BytesIO()
+        Image.new("RGB", (36, 30), (4 * i, 255 - 4 * i, 90)).save(buf, format="PNG")
+        routes.append(Route(body=buf.getvalue(), ctype="image/png"))
+    urls = [http_server.add(f"/tgt{i}.png", r) for i, r in enumerate(routes)]
+    (tmp_path / "u.jsonl").write_text("".join(json.dumps({"url": u}) + "\n" for u in urls))
+    with ChatServer(lambda i, b: (503, {}, None, 0)) as down:
+        recipe = recipe_from_dict({
+            "sources": [{"type": "jsonl", "path": "u.jsonl"}], "sharding": {"samples_per_shard": 2},
+            "image": {"size": 32}, "target_accepted": 60,
+            "captioner": {"backend": "openai", "model": "m", "endpoint": down.endpoint, "max_retries": 0,
+                          "breaker_failures": 2, "outage_wait_s": 0.3, "extra": FAST},
+            "qc": {"min_words": 5}}, base_dir=tmp_path)
+        s = run_build(recipe, tmp_path / "out", client=dask_client)
+    fetched = sum(r.hits > 0 for r in routes)
+    assert s.n_accepted == 0 and not _rows(tmp_path / "out")  # no caption_error committed
+    # at most 3W shards open (W = 2 per worker, 2 workers) of 2 inputs, and none issued after the outage
+    assert fetched <= 3 * 4 * 2 < 60
