@@ -6,6 +6,7 @@ Why: the client holds the whole plan and the carried dedup state (exact: one ent
 near: the multi-index bands). This is the figure issue 9 asks to bring under 1 GB at 1M inputs and
 2 GB at 10M. Each size runs in a fresh subprocess (peak RSS from ``getrusage``), with synthetic
 hashes (distinct sha256s, random 64-bit phashes; 1% exact duplicates), so no image is fetched.
+Memory is extrapolated linearly, time with the growth exponent measured between the two largest sizes.
 The targets are printed beside the measurement, with the ratio.
 
     python benchmarks/bench_plan_scale.py --sizes 100000 300000 1000000
@@ -87,9 +88,15 @@ def main() -> None:
         a, b = rows[-2], rows[-1]
         per_input = (b["rss_peak"] - a["rss_peak"]) / (b["n"] - a["n"])
         base = b["rss_peak"] - per_input * b["n"]
+        # time: the growth exponent measured between the two sizes (dedup is not linear in n)
+        import math
+
+        t_a, t_b = a["t_plan"] + a["t_dedup"], b["t_plan"] + b["t_dedup"]
+        k = math.log(t_b / t_a) / math.log(b["n"] / a["n"])
+        print(f"time grows as n^{k:.2f} between {a['n']:,} and {b['n']:,} inputs")
         for n, target in ((1_000_000, 1.0), (10_000_000, 2.0)):
             est = (base + per_input * n) / gb
-            t_est = (b["t_plan"] + b["t_dedup"]) * n / b["n"]
+            t_est = t_b * (n / b["n"]) ** k
             print(f"extrapolated {n:>10,} inputs: client peak {est:5.2f} GB (target < {target:.0f} GB: "
                   f"{est / target:.1f}x the target), plan.json {b['plan_bytes'] * n / b['n'] / 1e9:.2f} GB, "
                   f"plan + dedup {t_est / 60:.0f} min")

@@ -8,8 +8,10 @@ Design — deterministic and resume-safe:
   first occurrence in plan order wins, whatever order the shards finished in. Each shard's decisions
   are written atomically to ``_stage/dedup/NNNNN.json`` before that shard is written, so a resumed
   job reuses exactly the same decisions.
-Near search uses multi-index hashing: split the 64-bit hash into d+1 bands; by pigeonhole two
-hashes within distance d agree on at least one band, so only same-band candidates are compared.
+Near search uses multi-index hashing: split the 64-bit hash into m = ceil((d+1)/2) bands; by
+pigeonhole two hashes within distance d differ by at most r = floor(d/m) bits in at least one band,
+so only candidates within r bits of a band key (r <= 1: the key and its single-bit flips) are
+compared. Of several kept hashes within d, the earliest in plan order is the one reported.
 """
 
 from __future__ import annotations
@@ -45,25 +47,39 @@ class NearDuplicateFilter(SampleFilter):
 
     def __init__(self, max_distance: int, bits: int = 64) -> None:
         self.max_distance = max_distance
-        n_bands = min(bits, max_distance + 1)
+        # m = ceil((d+1)/2) bands searched within radius r = floor(d/m) (<= 1 for every d): wide bands
+        # keep each bucket small (about n / 2^(bits/m) kept hashes), so a lookup stays cheap as the job
+        # grows, where d+1 exact bands of ~13 bits (d=4) held n/8192 candidates each: quadratic in effect.
+        n_bands = min(bits, max(1, (max_distance + 2) // 2))
+        self.radius = max_distance // n_bands
         edges = [round(i * bits / n_bands) for i in range(n_bands + 1)]
         self._bands = [(edges[i], edges[i + 1] - edges[i]) for i in range(n_bands)]
         self._index: list[dict[int, list[int]]] = [defaultdict(list) for _ in self._bands]
         self._kept: list[tuple[int, str]] = []
 
+    def _probes(self, key: int, width: int) -> list[int]:
+        """The band key and every key within ``radius`` bits of it (radius 0 or 1)."""
+        if self.radius == 0:
+            return [key]
+        return [key, *(key ^ (1 << b) for b in range(width))]
+
     def reason(self, sample: Any) -> str | None:
         value = int(sample.phash, 16)
         keys = [(value >> start) & ((1 << width) - 1) for start, width in self._bands]
+        best: int | None = None  # the earliest kept hash within max_distance (deterministic whatever the probe order)
         seen: set[int] = set()
-        for band, key in enumerate(keys):
-            for j in self._index[band].get(key, ()):
-                if j in seen:
-                    continue
-                seen.add(j)
-                other, other_id = self._kept[j]
-                if (value ^ other).bit_count() <= self.max_distance:
-                    sample.duplicate_of = other_id
-                    return "duplicate_near"
+        for band, ((_, width), key) in enumerate(zip(self._bands, keys, strict=True)):
+            index = self._index[band]
+            for probe in self._probes(key, width):
+                for j in index.get(probe, ()):
+                    if j in seen or (best is not None and j >= best):
+                        continue
+                    seen.add(j)
+                    if (value ^ self._kept[j][0]).bit_count() <= self.max_distance:
+                        best = j
+        if best is not None:
+            sample.duplicate_of = self._kept[best][1]
+            return "duplicate_near"
         j = len(self._kept)
         self._kept.append((value, sample.id))
         for band, key in enumerate(keys):
