@@ -368,8 +368,10 @@ class _Done:
 
 
 def current_workers(client: Client) -> int:
-    """Workers registered with the scheduler now (at least 1)."""
-    return max(1, len(client.scheduler_info().get("workers", {})))
+    """Workers registered with the scheduler now (at least 1). ``n_workers=0``: the count only, not the
+    per-worker details (asked after every finished task; a big cluster's details are large)."""
+    info = client.scheduler_info(n_workers=0)
+    return max(1, int(info.get("n_workers", len(info.get("workers", {})))))
 
 
 def remove_stage(out: Path, index: int) -> None:

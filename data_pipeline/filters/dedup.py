@@ -16,7 +16,7 @@ compared. Of several kept hashes within d, the earliest in plan order is the one
 
 from __future__ import annotations
 
-from collections import defaultdict
+from array import array
 from typing import Any
 
 from data_pipeline.filters.base import SampleFilter
@@ -27,14 +27,20 @@ class ExactDuplicateFilter(SampleFilter):
     name = "exact_dedup"
 
     def __init__(self) -> None:
-        self._first: dict[str, str] = {}
+        # keyed by the first 16 bytes of the sha256 (a 49-byte object instead of a 113-byte hex string;
+        # a chance collision among 10^10 inputs is ~1e-19)
+        self._first: dict[bytes, str] = {}
 
     def reason(self, sample: Any) -> str | None:
-        first = self._first.get(sample.sha256)
+        try:
+            key = bytes.fromhex(sample.sha256[:32])
+        except ValueError:  # not a hex digest (hand-made test input): the text itself
+            key = sample.sha256.encode()
+        first = self._first.get(key)
         if first is not None:
             sample.duplicate_of = first
             return "duplicate_exact"
-        self._first[sample.sha256] = sample.id
+        self._first[key] = sample.id
         return None
 
     def detail(self, sample: Any) -> str:
@@ -54,8 +60,10 @@ class NearDuplicateFilter(SampleFilter):
         self.radius = max_distance // n_bands
         edges = [round(i * bits / n_bands) for i in range(n_bands + 1)]
         self._bands = [(edges[i], edges[i + 1] - edges[i]) for i in range(n_bands)]
-        self._index: list[dict[int, list[int]]] = [defaultdict(list) for _ in self._bands]
-        self._kept: list[tuple[int, str]] = []
+        # bucket -> one kept position (an int) or several (a list): most buckets of wide bands hold one
+        self._index: list[dict[int, int | list[int]]] = [{} for _ in self._bands]
+        self._values = array("Q")  # kept hashes, 8 bytes each
+        self._ids: list[str] = []
 
     def _probes(self, key: int, width: int) -> list[int]:
         """The band key and every key within ``radius`` bits of it (radius 0 or 1)."""
@@ -71,19 +79,30 @@ class NearDuplicateFilter(SampleFilter):
         for band, ((_, width), key) in enumerate(zip(self._bands, keys, strict=True)):
             index = self._index[band]
             for probe in self._probes(key, width):
-                for j in index.get(probe, ()):
+                got = index.get(probe)
+                if got is None:
+                    continue
+                for j in (got,) if isinstance(got, int) else got:
                     if j in seen or (best is not None and j >= best):
                         continue
                     seen.add(j)
-                    if (value ^ self._kept[j][0]).bit_count() <= self.max_distance:
+                    if (value ^ self._values[j]).bit_count() <= self.max_distance:
                         best = j
         if best is not None:
-            sample.duplicate_of = self._kept[best][1]
+            sample.duplicate_of = self._ids[best]
             return "duplicate_near"
-        j = len(self._kept)
-        self._kept.append((value, sample.id))
+        j = len(self._ids)
+        self._values.append(value)
+        self._ids.append(sample.id)
         for band, key in enumerate(keys):
-            self._index[band][key].append(j)
+            index = self._index[band]
+            got = index.get(key)
+            if got is None:
+                index[key] = j
+            elif isinstance(got, int):
+                index[key] = [got, j]
+            else:
+                got.append(j)
         return None
 
     def detail(self, sample: Any) -> str:
