@@ -137,11 +137,13 @@ class OpenAICompatCaptioner(Captioner):
             )
         if not config.model:
             raise CaptionerError("The openai captioner needs the served model name.", "set model, e.g. the vLLM --model")
-        if config.concurrency < 1 or config.max_retries < 0 or config.timeout_s <= 0:
+        if (config.concurrency < 1 or config.max_retries < 0 or config.timeout_s <= 0 or config.breaker_failures < 1
+                or config.outage_wait_s < 0):
             raise CaptionerError(
                 f"Bad transport settings: concurrency={config.concurrency}, max_retries={config.max_retries}, "
-                f"timeout_s={config.timeout_s}.",
-                "use concurrency >= 1, max_retries >= 0, timeout_s > 0",
+                f"timeout_s={config.timeout_s}, breaker_failures={config.breaker_failures}, "
+                f"outage_wait_s={config.outage_wait_s}.",
+                "use concurrency >= 1, max_retries >= 0, timeout_s > 0, breaker_failures >= 1, outage_wait_s >= 0",
             )
         self._api_key: str | None = None
         if config.api_key_env:

@@ -107,3 +107,13 @@ def test_an_unreachable_endpoint_does_not_consume_the_url_list_in_target_mode(ht
     assert s.n_accepted == 0 and not _rows(tmp_path / "out")  # no caption_error committed
     # at most 3W shards open (W = 2 per worker, 2 workers) of 2 inputs, and none issued after the outage
     assert fetched <= 3 * 4 * 2 < 60
+
+
+def test_bad_outage_settings_are_named():
+    import pytest
+
+    from data_pipeline.captioners.errors import CaptionerError
+
+    with pytest.raises(CaptionerError, match="breaker_failures=0"):
+        OpenAICompatCaptioner(CaptionerConfig(backend="openai", model="m", endpoint="http://127.0.0.1:9/v1",
+                                              breaker_failures=0))
