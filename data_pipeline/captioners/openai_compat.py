@@ -74,6 +74,41 @@ def backoff_delay(attempt: int, base_s: float, max_s: float, rng: random.Random)
     return step / 2 + rng.uniform(0, step / 2)
 
 
+class CircuitBreaker:
+    """Stops requests to an endpoint that keeps failing, reopening it after a growing pause.
+
+    Why: during an outage every request would otherwise burn its full retry budget (minutes of
+    timeouts and backoff each, times the concurrency) and the shard would commit its samples as
+    failed. After ``threshold`` consecutive failed attempts the breaker opens for ``base_s``,
+    doubling up to ``max_s`` on each reopening; while open, requests fail at once as transport errors
+    and the caption stage waits. The first success closes it. Shared by all threads of a process."""
+
+    def __init__(self, threshold: int, base_s: float, max_s: float) -> None:
+        self.threshold, self.base_s, self.max_s = max(1, threshold), base_s, max_s
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened = 0  # times opened since the last success
+        self.open_until = 0.0
+
+    def allow(self) -> bool:
+        return time.monotonic() >= self.open_until
+
+    def success(self) -> None:
+        with self._lock:
+            self._failures = self._opened = 0
+            self.open_until = 0.0
+
+    def failure(self) -> None:
+        with self._lock:
+            self._failures += 1
+            if self._failures >= self.threshold:
+                self.open_until = time.monotonic() + min(self.max_s, self.base_s * 2 ** self._opened)
+                self._opened += 1
+                self._failures = self.threshold - 1  # half-open: one more failure reopens it
+                logger.warning("captioner endpoint failing: circuit open for %.1fs",
+                               self.open_until - time.monotonic())
+
+
 class _Retryable(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -102,11 +137,13 @@ class OpenAICompatCaptioner(Captioner):
             )
         if not config.model:
             raise CaptionerError("The openai captioner needs the served model name.", "set model, e.g. the vLLM --model")
-        if config.concurrency < 1 or config.max_retries < 0 or config.timeout_s <= 0:
+        if (config.concurrency < 1 or config.max_retries < 0 or config.timeout_s <= 0 or config.breaker_failures < 1
+                or config.outage_wait_s < 0):
             raise CaptionerError(
                 f"Bad transport settings: concurrency={config.concurrency}, max_retries={config.max_retries}, "
-                f"timeout_s={config.timeout_s}.",
-                "use concurrency >= 1, max_retries >= 0, timeout_s > 0",
+                f"timeout_s={config.timeout_s}, breaker_failures={config.breaker_failures}, "
+                f"outage_wait_s={config.outage_wait_s}.",
+                "use concurrency >= 1, max_retries >= 0, timeout_s > 0, breaker_failures >= 1, outage_wait_s >= 0",
             )
         self._api_key: str | None = None
         if config.api_key_env:
@@ -126,6 +163,7 @@ class OpenAICompatCaptioner(Captioner):
         self.backoff_max_s = float(extra.get("backoff_max_s", 30.0))
         self.max_retry_after_s = float(extra.get("max_retry_after_s", 300.0))
         self._rng = random.Random()
+        self.breaker = CircuitBreaker(config.breaker_failures, self.backoff_base_s, self.backoff_max_s)
         self._local = threading.local()
         # One pool per captioner, shared by every caller in the process, so the bound holds even when
         # several Dask tasks in one worker caption at the same time.
@@ -181,9 +219,15 @@ class OpenAICompatCaptioner(Captioner):
         attempts = self.config.max_retries + 1
         last_error = ""
         for attempt in range(attempts):
+            if not self.breaker.allow():
+                return CaptionResult(text=None, error=f"circuit open (endpoint failing): {last_error}".rstrip(": "),
+                                     record=self.record(), transport_error=True)
             try:
-                return self._post(body, headers)
+                result = self._post(body, headers)
+                self.breaker.success()
+                return result
             except _Retryable as exc:
+                self.breaker.failure()
                 last_error = str(exc)
                 if attempt + 1 == attempts:
                     break
@@ -194,9 +238,11 @@ class OpenAICompatCaptioner(Captioner):
                             last_error, attempt + 1, attempts - 1, delay)
                 time.sleep(delay)
             except _Permanent as exc:
+                self.breaker.success()  # the server answered: it is up, the request was bad
                 return CaptionResult(text=None, error=str(exc), record=self.record())
         return CaptionResult(
-            text=None, error=f"gave up after {attempts} attempts: {last_error}", record=self.record()
+            text=None, error=f"gave up after {attempts} attempts: {last_error}", record=self.record(),
+            transport_error=True,
         )
 
     def _post(self, body: dict[str, Any], headers: dict[str, str]) -> CaptionResult:
