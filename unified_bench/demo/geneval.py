@@ -177,3 +177,12 @@ def build_geneval_models(out_dir: str | Path, seed: int = 0, tiny: bool = True,
             torch.manual_seed(seed + offset)
             paths[name] = builders[name](out_dir / name, tiny=tiny)
     return paths
+
+
+def demo_scorer(paths: dict[str, Path], detector: str = "mask2former", device: str = "cpu"):
+    """A ``GenevalScorer`` on the tiny models of ``build_geneval_models`` (thresholds 0, see module doc)."""
+    from unified_bench.tasks.geneval.scoring import make_scorer
+
+    return make_scorer(detector=detector, detector_checkpoint=str(paths[detector]),
+                       colour_model=f"local-dir:{paths['open_clip']}", device=device,
+                       detector_batch_size=4, colour_batch_size=16, options=demo_judge_options())

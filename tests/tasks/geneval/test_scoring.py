@@ -155,3 +155,14 @@ def test_rescoring_an_official_layout_folder_counts_missing_images(tiny_scorer, 
     assert summary["n_images"] == 12 and summary["n_missing"] == 1 and summary["n_prompts"] == 6
     assert summary["tags"]["counting"]["n_images"] == 2
     assert rows[5]["status"] == "missing" and rows[5]["correct"] is False
+
+
+def test_demo_scorer_loads_through_make_scorer(geneval_models, scene_photos):
+    from unified_bench.demo.geneval import demo_scorer
+
+    scorer = demo_scorer(geneval_models)
+    assert scorer.detector.score_floor == 0.0  # the judge's lowest threshold under the demo options
+    ident = scorer.identity()
+    assert ident["detector"]["backend"] == "mask2former" and ident["colour_classifier"]["quick_gelu"] is True
+    out = scorer.score_batch([(COLOR, scene_photos[0]), (ATTR, None)])
+    assert [r["status"] for r in out] == ["ok", "missing"] and json.dumps(out)

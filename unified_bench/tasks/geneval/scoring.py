@@ -125,3 +125,33 @@ class GenevalScorer:
                                   self.options).to_dict()
             out.append(_record(verdict["correct"], verdict["reason"], OK, verdict["kept"], verdict["clauses"]))
         return out
+
+
+def make_scorer(
+    detector: str = "mask2former",
+    detector_checkpoint: str | None = None,
+    colour_model: str = "ViT-L-14-quickgelu",
+    colour_pretrained: str | None = "openai",
+    device: str = "cpu",
+    detector_dtype: str = "fp32",
+    colour_precision: str = "auto",
+    detector_batch_size: int = 4,
+    colour_batch_size: int = 32,
+    options: JudgeOptions | None = None,
+) -> GenevalScorer:
+    """Load a detector backend (by registry name) and the colour classifier, and wrap them in a scorer.
+
+    The detector drops detections at or below the judge's lowest threshold (they can never be kept).
+    ``colour_model`` may be ``local-dir:/path`` (then ``colour_pretrained`` is ignored).
+    """
+    from unified_bench.metrics.detectors import DETECTORS
+    from unified_bench.tasks.geneval.colours import ColourClassifier
+
+    options = options or JudgeOptions()
+    floor = min(options.threshold, options.counting_threshold)
+    det_cls = DETECTORS.get(detector)
+    det = det_cls(detector_checkpoint, device=device, dtype=detector_dtype, batch_size=detector_batch_size,
+                  score_floor=floor)
+    colours = ColourClassifier(colour_model, pretrained=colour_pretrained, device=device,
+                               precision=colour_precision, batch_size=colour_batch_size)
+    return GenevalScorer(det, colours, options)
