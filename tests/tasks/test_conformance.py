@@ -41,16 +41,27 @@ def _mmt_demo(assets: dict) -> RunSpec:
     )
 
 
+def _geneval_demo(assets: dict) -> RunSpec:
+    from unified_bench.demo.runs import geneval_demo_run
+
+    return dataclasses.replace(geneval_demo_run(assets["janus"], assets["geneval"]), limit=3)
+
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-DEMO_RUNS: dict[str, Callable[[dict], RunSpec]] = {"unified": _unified_demo, "mmt": _mmt_demo}
+DEMO_RUNS: dict[str, Callable[[dict], RunSpec]] = {
+    "unified": _unified_demo, "mmt": _mmt_demo, "geneval": _geneval_demo,
+}
 
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory) -> dict:
     from unified_bench.cli.demo import build_demo_assets
+    from unified_bench.demo.geneval import build_geneval_models
 
-    models, encoders = build_demo_assets(tmp_path_factory.mktemp("conformance"), ["janus"])
-    return {"janus": models["janus"], "encoders": encoders}
+    out = tmp_path_factory.mktemp("conformance")
+    models, encoders = build_demo_assets(out, ["janus"])
+    geneval = build_geneval_models(out / "geneval", include=("mask2former", "open_clip"))
+    return {"janus": models["janus"], "encoders": encoders, "geneval": geneval}
 
 
 class CountingExecutor(LocalExecutor):

@@ -135,8 +135,8 @@ def demo_notices(results: Results) -> list[str]:
     if isinstance(provenance, dict):
         notices.extend(f"{flag}: {why}" for flag, why in provenance.items())
     flags = [results.settings.get(k) for k in ("random_weights", "demo")]
-    spec = results.model.spec.lower()
-    sources = " ".join(c.source.lower() for c in results.model.components)
+    spec = results.model.spec.lower() if results.model is not None else ""
+    sources = " ".join(c.source.lower() for c in results.model.components) if results.model is not None else ""
     if (
         any(f is True for f in flags)
         or spec.startswith("demo")

@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from unified_bench.core.hub import commit_from_cached_path
 from unified_bench.errors import EncoderError
 from unified_bench.metrics.detectors.labels import label_map, unmapped_classes
 from unified_bench.metrics.encoders.checkpoints import (
     ResolvedCheckpoint,
-    commit_from_cached_path,
     hub_error,
     hub_file,
     local_load_error,
@@ -174,7 +174,7 @@ class TransformersDetector(Detector):
                     f"'{ckpt.location}' is not a saved {self.name} model (no config.json in it).",
                     "Pass the directory written by save_pretrained, or the model's hub repo id.",
                 )
-            from unified_bench.models.hub import content_hash
+            from unified_bench.core.hashing import content_hash
 
             self.revision = content_hash(ckpt.location)
         model_type = json.loads(Path(config_path).read_text()).get("model_type", "")

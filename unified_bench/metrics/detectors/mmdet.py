@@ -47,7 +47,7 @@ class MMDetDetector(Detector):
                                              f"../configs/mask2former/{CONFIG_NAME}.py")
         self.checkpoint = checkpoint
         self.device = device
-        from unified_bench.data.download import sha256_file
+        from unified_bench.core.hashing import sha256_file
 
         self.revision = sha256_file(checkpoint)
         self.model = init_detector(self.config, checkpoint, device=device)

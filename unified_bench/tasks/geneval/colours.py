@@ -103,7 +103,7 @@ class ColourClassifier:
             ) from exc
         self.model.eval()
         if self.local:
-            from unified_bench.models.hub import content_hash
+            from unified_bench.core.hashing import content_hash
 
             self.revision = content_hash(self.model_name.split(":", 1)[1])
         else:

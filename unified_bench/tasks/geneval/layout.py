@@ -45,7 +45,7 @@ def image_path(root: str | Path, prompt_index: int, image_index: int) -> Path:
 
 def write_metadata(root: str | Path, prompt_index: int, record: dict[str, Any]) -> Path:
     """Write one prompt's folder with its metadata line (and an empty ``samples/``); return the folder."""
-    from unified_bench.runner.atomic import atomic_write_text
+    from unified_bench.core.atomic import atomic_write_text
 
     folder = prompt_dir(root, prompt_index)
     (folder / SAMPLES_NAME).mkdir(parents=True, exist_ok=True)
@@ -55,7 +55,7 @@ def write_metadata(root: str | Path, prompt_index: int, record: dict[str, Any]) 
 
 def write_image(root: str | Path, prompt_index: int, image_index: int, image: Image) -> Path:
     """Save one PNG atomically (a killed run never leaves a truncated image that looks complete)."""
-    from unified_bench.runner.atomic import atomic_write_bytes
+    from unified_bench.core.atomic import atomic_write_bytes
 
     path = image_path(root, prompt_index, image_index)
     path.parent.mkdir(parents=True, exist_ok=True)
