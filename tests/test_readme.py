@@ -27,7 +27,7 @@ def test_every_flag_in_the_readme_exists():
     from unified_bench.tasks import TASKS
 
     known = set()
-    for name in ("demo", "report"):
+    for name in ("demo", "report", "submit"):
         known |= _flags(_subparser(name))
     for task in TASKS.names():  # evaluate's flags depend on --task
         known |= _flags(build_evaluate_parser(task))
@@ -36,6 +36,12 @@ def test_every_flag_in_the_readme_exists():
     known |= {"--port", "--max-model-len", "--limit-mm-per-prompt", "--api-key", "--trust-remote-code",
               "--served-model-name"}
     from data_pipeline.cli import _parser as data_parser
+    from leaderboard.cli import build_parser as leaderboard_parser
+
+    for action in leaderboard_parser()._actions:
+        for sub in getattr(action, "choices", None) or {}:
+            if hasattr(action.choices[sub], "_actions"):
+                known |= _flags(action.choices[sub])
 
     parser = data_parser()
     for action in parser._actions:
@@ -54,4 +60,4 @@ def test_readme_example_commands_parse():
     assert commands, "README shows no evaluate example"
     for line in commands:
         args = parse(line.split())
-        assert args.model.startswith(("hf:", "openai:", "/")) or args.model is None
+        assert args.model is None or args.model.startswith(("hf:", "openai:", "/"))
