@@ -14,7 +14,6 @@ environment variable named by ``config.api_key_env`` and never recorded.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -38,8 +37,6 @@ if TYPE_CHECKING:
 
 # Re-exported: the caption stage and the tests import these helpers from here.
 __all__ = ["CircuitBreaker", "OpenAICompatCaptioner", "backoff_delay", "image_data_url", "parse_retry_after"]
-
-logger = logging.getLogger(__name__)
 
 IMAGE_FORMATS = ("png", "jpeg")
 
