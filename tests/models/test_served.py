@@ -12,7 +12,13 @@ import pytest
 from PIL import Image
 
 from tests.models.served_server import CHAT, IMAGES, MODELS, ServedTestServer, expected_reply, prompt_colour
-from unified_bench.core.openai_client import ClientConfig, OpenAIClient, RequestFailed, image_data_url
+from unified_bench.core.openai_client import (
+    CircuitBreaker,
+    ClientConfig,
+    OpenAIClient,
+    RequestFailed,
+    image_data_url,
+)
 from unified_bench.errors import SpecError
 from unified_bench.models.base import Capability
 from unified_bench.models.loader import load_model
@@ -129,6 +135,59 @@ def test_client_error_is_not_retried():
         with pytest.raises(RequestFailed, match="context too long") as err:
             _client(server).chat([{"role": "user", "content": "hi"}])
     assert err.value.status == 400 and server.counts[CHAT] == 1
+
+
+def test_failures_say_whether_the_server_ever_answered():
+    """``transient`` separates an outage (retries or deadline spent) from a refusal: the data pipeline
+    waits out the first and records the second as the item's failure."""
+    hi = [{"role": "user", "content": "hi"}]
+    with ServedTestServer() as server:
+        server.fault(CHAT, ("500",), ("500",), ("400", "context too long"), ("429", 30))
+        client = _client(server, max_retries=1)
+        with pytest.raises(RequestFailed, match="gave up after 2 attempts") as spent:
+            client.chat(hi)
+        with pytest.raises(RequestFailed, match="context too long") as refused:
+            client.chat(hi)
+        with pytest.raises(RequestFailed, match="deadline") as late:
+            _client(server, deadline_s=1.0).chat(hi)
+    assert spent.value.transient and spent.value.status == 500
+    assert not refused.value.transient and refused.value.status == 400
+    assert late.value.transient and late.value.status == 429
+
+
+def test_circuit_breaker_stops_sending_to_a_failing_endpoint_until_its_pause_is_over():
+    hi = [{"role": "user", "content": "hi"}]
+    breaker = CircuitBreaker(threshold=2, base_s=1.0, max_s=1.0)
+    with ServedTestServer() as server:
+        server.fault(CHAT, ("500",), ("500",))
+        client = OpenAIClient(ClientConfig(base_url=server.url, model=server.models[0], max_retries=5, **FAST),
+                              breaker=breaker)
+        start = time.monotonic()
+        with pytest.raises(RequestFailed, match="circuit open.*HTTP 500") as err:
+            client.chat(hi)
+        assert err.value.transient and server.counts[CHAT] == 2  # 2 failures opened it: retry 3 was not sent
+        with pytest.raises(RequestFailed, match="circuit open"):
+            client.chat(hi)  # another request fails at once, unsent
+        assert server.counts[CHAT] == 2 and time.monotonic() - start < 1.0
+        time.sleep(1.0)
+        assert client.chat(hi, seed=1).text == expected_reply("hi", [], 1)  # half-open: one went through
+        assert breaker.allow() and server.counts[CHAT] == 3
+
+
+def test_an_answer_from_the_server_closes_the_circuit_even_a_refusal():
+    """A 4xx means the server is up (the request was bad): it resets the count of failures in a row."""
+    hi = [{"role": "user", "content": "hi"}]
+    breaker = CircuitBreaker(threshold=2, base_s=30.0, max_s=30.0)
+    with ServedTestServer() as server:
+        server.fault(CHAT, ("500",), ("400", "bad request"), ("500",))
+        client = OpenAIClient(ClientConfig(base_url=server.url, model=server.models[0], max_retries=0, **FAST),
+                              breaker=breaker)
+        for _ in range(3):
+            with pytest.raises(RequestFailed):
+                client.chat(hi)
+        assert breaker.allow()  # 500, 400, 500: never two transport failures in a row
+        assert client.chat(hi, seed=2).text == expected_reply("hi", [], 2)
+    assert server.counts[CHAT] == 4
 
 
 def test_concurrency_is_bounded_and_results_keep_their_order():

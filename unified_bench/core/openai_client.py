@@ -5,8 +5,12 @@ the same dialect (``POST {base}/chat/completions`` with ``image_url`` data URIs,
 {base}/images/generations`` with ``b64_json``), and the hard parts are shared: at most
 ``concurrency`` requests in flight, retries of 429 / 5xx / timeouts / dropped connections with
 exponential backoff plus jitter, ``Retry-After`` honoured (capped), a per-request timeout and a
-total deadline per request including its retries, and configuration problems (bad key, unknown
-model, missing endpoint) reported as one ``SpecError(problem, fix)`` by a probe *before* any work.
+total deadline per request including its retries, an optional circuit breaker that stops sending to
+an endpoint that keeps failing, and configuration problems (bad key, unknown model, missing
+endpoint) reported as one ``SpecError(problem, fix)`` by a probe *before* any work. A failed request
+says whether it failed in transport (``RequestFailed.transient``: the server never gave a usable
+answer) or for good (the server refused the request), because callers treat the two differently:
+the pipeline waits out an outage instead of rejecting its samples.
 
 The API key is read from the environment variable whose *name* is configured; the key itself is
 never stored in a config object, a record or an error message.
@@ -94,12 +98,17 @@ class RequestFailed(Exception):
 
     Not a ``UnifiedBenchError``: it is a per-item failure that the caller records, not a
     configuration problem. ``status`` is the last HTTP status (None for transport errors).
+    ``transient`` is True when the server never gave a usable answer (429 / 5xx / timeouts /
+    connection errors / malformed JSON until retries or the deadline ran out, or an open circuit):
+    the same request may well succeed later, so a caller may wait and ask again rather than record
+    the item as failed. False when the server answered and refused (4xx) or answered nonsense.
     """
 
-    def __init__(self, message: str, status: int | None = None, body: str = "") -> None:
+    def __init__(self, message: str, status: int | None = None, body: str = "", transient: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.body = body
+        self.transient = transient
 
 
 class _Retryable(Exception):
@@ -107,6 +116,45 @@ class _Retryable(Exception):
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+
+
+class CircuitBreaker:
+    """Stops requests to an endpoint that keeps failing, reopening it after a growing pause.
+
+    Why: during an outage every request would otherwise burn its full retry budget (minutes of
+    timeouts and backoff each, times the concurrency). After ``threshold`` consecutive failed
+    attempts (transient failures only) the breaker opens for ``base_s``, doubling up to ``max_s`` on
+    each reopening; while open, requests fail at once with a transient ``RequestFailed`` and nothing
+    is sent. Any answer from the server (a success or a 4xx refusal) closes it. Thread-safe: one
+    breaker is shared by every request of a client.
+    """
+
+    def __init__(self, threshold: int, base_s: float, max_s: float) -> None:
+        self.threshold, self.base_s, self.max_s = max(1, threshold), base_s, max_s
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened = 0  # times opened since the last success
+        self.open_until = 0.0
+
+    def allow(self) -> bool:
+        """May a request be sent now (the circuit is closed, or its pause is over: half-open)?"""
+        return time.monotonic() >= self.open_until
+
+    def success(self) -> None:
+        """The server answered: close the circuit and forget past failures."""
+        with self._lock:
+            self._failures = self._opened = 0
+            self.open_until = 0.0
+
+    def failure(self) -> None:
+        """One attempt failed in transport; the ``threshold``-th in a row opens the circuit."""
+        with self._lock:
+            self._failures += 1
+            if self._failures >= self.threshold:
+                self.open_until = time.monotonic() + min(self.max_s, self.base_s * 2 ** self._opened)
+                self._opened += 1
+                self._failures = self.threshold - 1  # half-open: one more failure reopens it
+                log.warning("endpoint failing: circuit open for %.1fs", self.open_until - time.monotonic())
 
 
 def image_data_url(image: Image, image_format: str = "png") -> str:
@@ -171,9 +219,13 @@ class ChatReply:
 
 
 class OpenAIClient:
-    """Thread-safe client with a bounded pool; ``map`` runs calls concurrently, results in order."""
+    """Thread-safe client with a bounded pool; ``map`` runs calls concurrently, results in order.
 
-    def __init__(self, config: ClientConfig) -> None:
+    ``breaker``: an optional ``CircuitBreaker`` consulted before every attempt (retries included) and
+    told the outcome of each; without one, every request spends its own retry budget.
+    """
+
+    def __init__(self, config: ClientConfig, breaker: CircuitBreaker | None = None) -> None:
         import requests  # core dependency; imported here so importing this module stays cheap
 
         self._requests = requests
@@ -183,6 +235,7 @@ class OpenAIClient:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self.breaker = breaker
         self.dropped_params: set[str] = set()
         self.last_system_fingerprint: str | None = None
 
@@ -232,15 +285,24 @@ class OpenAIClient:
                 retries: int | None = None) -> dict[str, Any]:
         """One call with retries (429, 5xx, timeouts, connection errors, malformed JSON).
 
-        Raises ``RequestFailed`` when retries or the deadline run out, or at once on another 4xx.
+        Raises ``RequestFailed`` when retries or the deadline run out (``transient``), when the
+        circuit breaker is open (``transient``, nothing sent), or at once on another 4xx.
         """
         attempts = (self.config.max_retries if retries is None else retries) + 1
         started = time.monotonic()
+        breaker = self.breaker
         last: _Retryable | None = None
         for attempt in range(attempts):
+            if breaker is not None and not breaker.allow():
+                raise RequestFailed(
+                    f"{path}: circuit open (endpoint failing)" + (f": {last}" if last else ""),
+                    last.status if last else None, transient=True,
+                ) from last
             try:
-                return self._once(method, path, body)
+                payload = self._once(method, path, body)
             except _Retryable as exc:
+                if breaker is not None:
+                    breaker.failure()
                 last = exc
                 if attempt + 1 == attempts:
                     break
@@ -250,12 +312,22 @@ class OpenAIClient:
                 deadline = self.config.deadline_s
                 if deadline is not None and time.monotonic() - started + delay > deadline:
                     raise RequestFailed(
-                        f"{path}: gave up at the {deadline}s deadline after {attempt + 1} attempts: {exc}", exc.status
+                        f"{path}: gave up at the {deadline}s deadline after {attempt + 1} attempts: {exc}", exc.status,
+                        transient=True,
                     ) from exc
                 log.info("%s failed (%s); retry %d/%d in %.2fs", path, exc, attempt + 1, attempts - 1, delay)
                 time.sleep(delay)
+            except RequestFailed:
+                if breaker is not None:
+                    breaker.success()  # the server answered: it is up, the request was refused
+                raise
+            else:
+                if breaker is not None:
+                    breaker.success()
+                return payload
         assert last is not None
-        raise RequestFailed(f"{path}: gave up after {attempts} attempts: {last}", last.status) from last
+        raise RequestFailed(f"{path}: gave up after {attempts} attempts: {last}", last.status,
+                            transient=True) from last
 
     def post_with_fallback(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST, dropping a parameter of ``DROPPABLE_PARAMS`` the server refuses (HTTP 400/422 naming it).
