@@ -40,7 +40,7 @@ def caption_samples(samples: list[Sample], config: CaptionerConfig, qc: CaptionQ
     import time
 
     from data_pipeline.captioners.errors import CaptionerUnavailable
-    from data_pipeline.captioners.openai_compat import backoff_delay
+    from unified_bench.core.openai_client import backoff_delay
 
     if captioner is None:
         from data_pipeline.captioners.factory import get_captioner
