@@ -124,12 +124,20 @@ def test_killed_worker_mid_finalize_on_separate_processes(cluster, http_server, 
             thread = threading.Thread(target=lambda: result.update(s=run_build(recipe, out, client=client)))
             thread.start()
             victim = None
+            first_seen: dict[tuple[str, str], float] = {}
             deadline = time.monotonic() + 90
             while victim is None and time.monotonic() < deadline:
-                n_before = len(chat.requests)
-                owners = [w for w, keys in client.processing().items() if any("finalize-" in str(k) for k in keys)]
-                if owners and n_before:  # a finalize is running and captioning (each request takes 0.4 s)
-                    victim = owners[0]
+                now = time.monotonic()
+                for w, keys in client.processing().items():
+                    for k in keys:
+                        if "finalize-" in str(k):
+                            first_seen.setdefault((w, str(k)), now)
+                # A finalize that has run for over a second on one worker has sent at least one caption
+                # request (one at a time, 0.4 s each) and is still captioning: kill that worker.
+                running = [w for (w, _k), t0 in first_seen.items() if now - t0 > 1.0
+                           and any("finalize-" in str(k) for k in client.processing().get(w, ()))]
+                if running and chat.requests:
+                    victim = running[0]
                 time.sleep(0.02)
             assert victim is not None
             os.kill(pids[victim], signal.SIGKILL)

@@ -17,14 +17,13 @@ class GenevalView(SampleView):
     group_key = "tag"  # filter by task
 
     def media(self, sample: SampleRecord, run_dir: Path) -> SampleMedia:
-        from unified_bench.tasks.geneval.annotate import annotated_path
-
         images = list(sample.outputs.get("images") or [])[:MAX_IMAGES]
         images += [None] * (MAX_IMAGES - len(images))
+        annotated = list(sample.outputs.get("annotated") or [])
         thumbs = []
         for k, image in enumerate(images):
-            annotated = annotated_path(sample.id, k)
-            chosen = annotated if (run_dir / annotated).is_file() else image
+            boxed = annotated[k] if k < len(annotated) else None
+            chosen = boxed if boxed and (run_dir / boxed).is_file() else image
             thumbs.append(thumbnail_for(run_dir, chosen, "missing image" if k < len(sample.outputs.get("images") or [])
                                         else "none"))
         lines = [f"{sample.outputs.get('prompt', '')}  [{sample.groups.get('tag', '')}]"]

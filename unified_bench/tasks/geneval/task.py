@@ -25,6 +25,7 @@ from unified_bench.results.aggregate import Aggregation, aggregate
 from unified_bench.results.schema import MetricInfo, Results, SampleRecord
 from unified_bench.specs import GenerationSettings
 from unified_bench.tasks.base import Outputs, Request, ScoreInput, Stage, Task
+from unified_bench.tasks.geneval.annotate import annotated_path
 from unified_bench.tasks.geneval.judge import JudgeOptions
 from unified_bench.tasks.geneval.layout import DEFAULT_IMAGES_PER_PROMPT
 
@@ -253,6 +254,9 @@ class GenevalTask(Task):
                 "tag": sample.metadata["tag"],
                 "images": [im["image"] if im is not None else None for im in images],
                 "verdicts": [{k: v.get(k) for k in ("correct", "reason", "status", "kept")} for v in verdicts],
+                # Copies with the kept boxes drawn, written by ``write_files`` (the report shows them).
+                "annotated": [annotated_path(sample.id, k) if v.get("status") == "ok" else None
+                              for k, v in enumerate(verdicts)],
             },
             scores={"image_accuracy": sum(correct) / len(correct), "prompt_correct": float(any(correct))},
             groups={"tag": str(sample.metadata["tag"])},
