@@ -63,6 +63,7 @@ def write_card(out_dir: str | Path, manifest: dict[str, Any], caption_words: lis
     out = Path(out_dir)
     plot_histogram(caption_words, out / HIST_PNG)
     recipe = manifest["recipe"]
+    fmt = (recipe.get("image") or {}).get("format", "jpg")
     cap = recipe.get("captioner")
     n_in = manifest["n_inputs"] or 1
     lines = [f"# {recipe.get('name', 'dataset')}", "", recipe.get("description") or "", "",
@@ -78,11 +79,16 @@ def write_card(out_dir: str | Path, manifest: dict[str, Any], caption_words: lis
               "`.txt` holds the source caption when there is one.",
               "", f"{len(caption_words)} captions, mean {mean:.1f} words.", "", f"![caption lengths]({HIST_PNG})", "",
               "```", text_histogram(caption_words), "```", "",
-              "## Layout", "", "Per shard: `NNNNN.tar` (`KEY.jpg`, `KEY.txt`, `KEY.json`), `NNNNN.parquet` "
-              "(one row per input with status and reason), `NNNNN_stats.json`. `manifest.json` lists every shard "
-              "with its sha256, the recipe and library versions.", "",
-              "```python", "import webdataset as wds",
-              "ds = wds.WebDataset(sorted(glob.glob('DIR/*.tar'))).decode('pil').to_tuple('jpg', 'txt')", "```", ""]
+              "## Layout", "", f"Per shard: `NNNNN.tar` (every sample has `KEY.{fmt}`, `KEY.txt` and `KEY.json`; "
+              "`KEY.txt` is empty when there is no caption, and `KEY.json` has the same fields and types in every "
+              "sample), `NNNNN.parquet` (one row per input with status and reason), `NNNNN_stats.json`. A shard "
+              "whose inputs were all rejected has no tar. `manifest.json` lists every shard with its sha256, the "
+              "recipe, the transport settings of the last run and library versions.", "",
+              "```python", "import glob", "import webdataset as wds",
+              f"ds = wds.WebDataset(sorted(glob.glob('DIR/*.tar'))).decode('pil').to_tuple('{fmt}', 'txt')", "",
+              "import datasets",
+              "ds = datasets.load_dataset('webdataset', data_files={'train': sorted(glob.glob('DIR/*.tar'))}, "
+              "split='train')", "```", ""]
     path = out / "README.md"
     atomic_write_bytes(path, "\n".join(lines).encode("utf-8"))
     return path

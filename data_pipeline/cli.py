@@ -33,8 +33,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="how LocalCluster starts worker processes (default: forkserver where available, else spawn)")
     i = sub.add_parser("inspect", help="counts, rejection reasons and caption lengths of a build folder")
     i.add_argument("dir")
-    v = sub.add_parser("validate", help="check tars, counts and sha256s of a build folder")
+    v = sub.add_parser("validate", help="check tars, sample schema, counts and sha256s; load with webdataset/datasets")
     v.add_argument("dir")
+    v.add_argument("--no-load", action="store_true",
+                   help="skip reading every sample back with webdataset and datasets (slow on very large sets)")
     return p
 
 
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from data_pipeline.validate import validate_dir
 
-        problems = validate_dir(args.dir)
+        problems = validate_dir(args.dir, load=not args.no_load)
         for prob in problems:
             sys.stdout.write(f"INVALID: {prob}\n")
         sys.stdout.write("valid\n" if not problems else f"{len(problems)} problem(s)\n")

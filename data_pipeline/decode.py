@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from PIL.Image import Image
 
     from data_pipeline.recipe import ImageConfig
@@ -58,8 +60,8 @@ def _to_rgb(img: Image) -> Image:
 
 
 def resize(img: Image, size: int, mode: str, resample: str = "bilinear") -> Image:
-    """Resize with Pillow's ImageOps helpers: the geometry each mode promises, with the recipe's
-    filter (``ImageConfig.resample``)."""
+    """Resize to the geometry each mode promises (never a 0-pixel side), with the recipe's filter
+    (``ImageConfig.resample``)."""
     from PIL import Image as PILImage
     from PIL import ImageOps
 
@@ -68,10 +70,21 @@ def resize(img: Image, size: int, mode: str, resample: str = "bilinear") -> Imag
     method = PILImage.Resampling.LANCZOS if resample == "lanczos" else PILImage.Resampling.BILINEAR
     if mode == "center_crop":
         return ImageOps.fit(img, (size, size), method=method)
+    inner = img.resize(contain_size(img.size, size), method)
     if mode == "pad":
-        return ImageOps.pad(img, (size, size), method=method, color=(255, 255, 255))
-    # keep_ratio: longer side = size (upscaling too, so every output has the same longer side)
-    return ImageOps.contain(img, (size, size), method=method)
+        canvas = PILImage.new("RGB", (size, size), (255, 255, 255))
+        canvas.paste(inner, (round((size - inner.width) * 0.5), round((size - inner.height) * 0.5)))
+        return canvas
+    return inner  # keep_ratio: longer side = size (upscaling too, so every output has the same longer side)
+
+
+def contain_size(orig: tuple[int, int], size: int) -> tuple[int, int]:
+    """Longer side = ``size``, ratio kept, and each side at least 1 pixel. Why not ``ImageOps.contain``:
+    it rounds the short side of a 3000x1 divider to 0 pixels, which the encoder then refuses."""
+    w, h = orig
+    if w >= h:
+        return size, max(1, round(h * size / w))
+    return max(1, round(w * size / h)), size
 
 
 def _draft_request(orig: tuple[int, int], size: int, mode: str) -> tuple[int, int] | None:
@@ -85,8 +98,12 @@ def _draft_request(orig: tuple[int, int], size: int, mode: str) -> tuple[int, in
     return max(1, int(w * scale * DRAFT_MARGIN)), max(1, int(h * scale * DRAFT_MARGIN))
 
 
-def decode_image(data: bytes, cfg: ImageConfig, use_draft: bool | None = None) -> DecodeResult:
-    """Bytes -> resized RGB image, or a reason: decode_error, decompression_bomb."""
+def decode_image(data: bytes, cfg: ImageConfig, use_draft: bool | None = None,
+                 check: Callable[[int, int], tuple[str, str] | None] | None = None) -> DecodeResult:
+    """Bytes -> resized RGB image, or a reason: decode_error, decompression_bomb, or the reason
+    ``check(width, height)`` gives on the original (EXIF-oriented) size, asked before any pixel is
+    decoded or resized (the size and aspect filters: judged on the original, and a sliver they would
+    reject never reaches the resize)."""
     from PIL import Image as PILImage
     from PIL import ImageOps
 
@@ -100,6 +117,12 @@ def decode_image(data: bytes, cfg: ImageConfig, use_draft: bool | None = None) -
             if w * h > cfg.max_pixels:
                 return DecodeResult(None, "decompression_bomb", f"{w}x{h} > {cfg.max_pixels} pixels")
             orig_mode = img.mode
+            if check is not None:
+                pre_orientation = img.getexif().get(0x0112, 1)
+                pw, ph = (h, w) if pre_orientation in (5, 6, 7, 8) else (w, h)
+                verdict = check(pw, ph)
+                if verdict is not None:
+                    return DecodeResult(None, verdict[0], verdict[1], (pw, ph), orig_mode, fmt)
             if getattr(img, "is_animated", False):
                 img.seek(0)
             drafted = False
@@ -116,7 +139,7 @@ def decode_image(data: bytes, cfg: ImageConfig, use_draft: bool | None = None) -
             img = resize(img, cfg.size, cfg.resize_mode, cfg.resample)
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
         return DecodeResult(None, "decompression_bomb", str(exc)[:200])
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - hostile bytes reach deep into codecs: a reason, never a crash
         return DecodeResult(None, "decode_error", f"{type(exc).__name__}: {str(exc)[:200]}")
     return DecodeResult(img, None, "", orig_size, orig_mode, fmt, drafted)
 

@@ -67,6 +67,7 @@ WORKER_MODULES = ("distributed", "PIL.Image", "PIL.ImageOps", "PIL.BmpImagePlugi
                   "PIL.JpegImagePlugin", "PIL.PngImagePlugin", "PIL.PpmImagePlugin", "urllib3",
                   "pyarrow.parquet", "pyarrow.dataset", "pandas", "data_pipeline.recipe", "data_pipeline.plan",
                   "data_pipeline.stages.ingest", "data_pipeline.stages.finalize", "data_pipeline.decode",
+                  "data_pipeline.preflight", "data_pipeline.writers.sample_schema",
                   "data_pipeline.fetch", "data_pipeline.writers.shard", "data_pipeline.filters.aspect",
                   "data_pipeline.filters.size", "imagehash", "scipy.fftpack")
 #: What the fork server imports: the module that imports ``WORKER_MODULES`` and then freezes the GC.
@@ -192,19 +193,25 @@ def run_build(recipe: Recipe, out_dir: str | Path, opts: ClusterOptions | None =
               client: Client | None = None) -> BuildSummary:
     """Build (or resume) the data set described by ``recipe`` into ``out_dir``."""
     opts = opts or ClusterOptions()
-    out = Path(out_dir)
+    # Absolute: on a cluster every worker resolves a relative path against its own working directory.
+    out = Path(out_dir).expanduser().resolve()
     t_start = time.perf_counter()
     from data_pipeline.card import preload_plotting
+    from data_pipeline.locking import build_lock
     from data_pipeline.plan import prepare_plan
+    from data_pipeline.preflight import check_workers
 
+    out.mkdir(parents=True, exist_ok=True)
     finisher = ThreadPoolExecutor(1, thread_name_prefix="manifest")
     try:
         with contextlib.ExitStack() as stack:
+            stack.enter_context(build_lock(out))
             # The plan is read and written while the fork server is still importing (start_worker_server).
             plan, resumed = prepare_plan(recipe, out)
             threading.Thread(target=preload_plotting, name="preload-card", daemon=True).start()
             if client is None:
                 client = stack.enter_context(dask_client(opts))
+            check_workers(client, recipe, out, plan)  # shared folder, local sources, API key: before any ingest
             done = _run(recipe, out, plan, resumed, opts, client, t_start)
             # Shutting a LocalCluster down is mostly waiting for worker processes to exit: the
             # manifest and card (rebuilt from the committed stats files only) are written meanwhile
@@ -218,7 +225,11 @@ def run_build(recipe: Recipe, out_dir: str | Path, opts: ClusterOptions | None =
     log.info("Timings: cluster+plan %.2fs, ingest+dedup+write (streamed) %.2fs of which client dedup %.2fs, "
              "cluster close + manifest/card %.2fs", t_plan, t_work, t_dedup, time.perf_counter() - t_end)
     target = recipe.target_accepted
-    if target and manifest["n_accepted"] < target:
+    if done.deferred:
+        log.warning("%d shard(s) were not committed because the captioner was unreachable (%s). They stay "
+                    "staged: re-run the same command once the endpoint is back to caption them.",
+                    len(done.deferred), done.outage)
+    elif target and manifest["n_accepted"] < target:
         log.warning("Only %d accepted of the %d targeted: the sources ran out.", manifest["n_accepted"], target)
     return BuildSummary(str(out), manifest["n_shards"], len(plan.shards), manifest["n_inputs"],
                         manifest["n_accepted"], resumed, done.n_committed, manifest["reasons"])
@@ -241,6 +252,8 @@ def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: Cluste
     if n_tmp:
         log.info("Removed %d temp file(s) of interrupted writes", n_tmp)
     committed = {s.index: st for s in plan.shards if (st := read_committed_stats(out, s.index)) is not None}
+    for idx in committed:  # a client killed between a commit and its stage removal
+        remove_stage(out, idx)
     n_committed0 = len(committed)
     staged = {s.index for s in plan.shards if s.index not in committed and read_stage_stats(out, s.index)}
     to_ingest = deque(s.index for s in plan.shards if s.index not in committed and s.index not in staged)
@@ -249,9 +262,11 @@ def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: Cluste
              len(to_ingest))
     target = recipe.target_accepted
     accepted = sum(st["n_accepted"] for st in committed.values())
-    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-    window = opts.max_in_flight or 2 * n_workers  # ingest tasks in flight; also finalize tasks in flight
-    max_open = 3 * window  # shards ingesting or staged but not committed: bounds disk use and target overshoot
+
+    def window() -> int:
+        """Ingest tasks in flight, and finalize tasks in flight: 2 per worker registered *now*, so
+        workers that join a running build (a batch queue granting nodes late) are used."""
+        return opts.max_in_flight or 2 * current_workers(client)
 
     out_s, fp = str(out), plan.fingerprint[:8]
     dedup = IncrementalDedup(out, recipe.filters)
@@ -259,6 +274,8 @@ def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: Cluste
     ingesting: dict[str, int] = {}
     staged_hashes: dict[int, list[list[str]]] = {}  # from ingest results, until the shard is decided
     finalizing: dict[str, int] = {}
+    deferred: list[int] = []  # finalize found the captioner down: shard stays staged for a re-run
+    outage = ""
     t_dedup = 0.0
 
     def target_reached() -> bool:
@@ -283,14 +300,18 @@ def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: Cluste
         t_dedup += time.perf_counter() - t0
 
     def fill(ac: Any) -> None:
-        while ready and len(finalizing) < window and not target_reached():
+        if outage:  # the captioner is down: issue nothing more, let what runs finish
+            return
+        w = window()
+        max_open = 3 * w  # shards ingesting or staged but not committed: bounds disk use and target overshoot
+        while ready and len(finalizing) < w and not target_reached():
             idx, dups = ready.popleft()
             fut = client.submit(finalize_shard, idx, recipe, out_s, dups, retries=opts.retries, pure=False,
                                 priority=1, key=f"finalize-{idx:05d}-{fp}")
             finalizing[fut.key] = idx
             ac.add(fut)
         n_open = len(ingesting) + len(staged)
-        while to_ingest and len(ingesting) < window and n_open < max_open and not target_reached():
+        while to_ingest and len(ingesting) < w and n_open < max_open and not target_reached():
             shard = plan.shards[to_ingest.popleft()]
             fut = client.submit(ingest_shard, shard, recipe=recipe, out_dir=out_s, retries=opts.retries,
                                 pure=False, key=f"ingest-{shard.name}-{fp}")
@@ -307,17 +328,26 @@ def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: Cluste
         fill(pending)
         for fut in pending:
             st = fut.result()
+            fut.release()  # a consumed result must not be recomputed if the worker holding it dies
             if fut.key in ingesting:
                 idx = ingesting.pop(fut.key)
                 staged.add(idx)
                 staged_hashes[idx] = st.pop("dedup_hashes", None)
                 n_fetched += st["n_inputs"]
                 advance_dedup()
+            elif st.get("deferred"):
+                idx = finalizing.pop(fut.key)
+                deferred.append(idx)
+                outage = st["deferred"]
+                log.warning("Shard %05d deferred: %s", idx, outage)
             else:
                 idx = finalizing.pop(fut.key)
                 staged.discard(idx)
                 committed[idx] = st
                 accepted += st["n_accepted"]
+                # The stage is removed here, after the result is recorded, never by the task itself: a
+                # finalize recomputed after a worker died must still find its input (or the commit).
+                remove_stage(out, idx)
                 bar.update(1)
             bar.set_postfix(ingested=n_fetched, accepted=accepted, staged=len(staged), refresh=False)
             fill(pending)
@@ -326,13 +356,30 @@ def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: Cluste
                  len(staged))
     t_end = time.perf_counter()
     timings = (t_work0 - t_start, t_end - t_work0, t_dedup, t_end)
-    return _Done(n_committed0, timings)
+    return _Done(n_committed0, timings, tuple(sorted(deferred)), outage)
 
 
 @dataclass(frozen=True)
 class _Done:
     n_committed: int
     timings: tuple[float, ...]
+    deferred: tuple[int, ...] = ()
+    outage: str = ""
+
+
+def current_workers(client: Client) -> int:
+    """Workers registered with the scheduler now (at least 1). ``n_workers=0``: the count only, not the
+    per-worker details (asked after every finished task; a big cluster's details are large)."""
+    info = client.scheduler_info(n_workers=0)
+    return max(1, int(info.get("n_workers", len(info.get("workers", {})))))
+
+
+def remove_stage(out: Path, index: int) -> None:
+    """Drop a committed shard's staged parquet and stats (the dedup decisions stay: resume replays them)."""
+    from data_pipeline.stages.ingest import stage_paths
+
+    for p in stage_paths(out, index).values():
+        p.unlink(missing_ok=True)
 
 
 def _finish(recipe: Recipe, plan: ShardPlan, out: Path) -> dict[str, Any]:
@@ -342,7 +389,8 @@ def _finish(recipe: Recipe, plan: ShardPlan, out: Path) -> dict[str, Any]:
     from data_pipeline.writers.shard import read_committed_stats
 
     stats = [st for s in plan.shards if (st := read_committed_stats(out, s.index)) is not None]
-    manifest = build_manifest(stats, recipe.to_dict(), plan.fingerprint, len(plan.shards), plan.n_inputs)
+    manifest = build_manifest(stats, recipe.to_dict(), plan.fingerprint, len(plan.shards), plan.n_inputs,
+                              recipe.transport())
     write_manifest(out, manifest)
     write_card(out, manifest, [w for st in stats for w in st.get("caption_words", [])])
     return manifest

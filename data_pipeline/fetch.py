@@ -11,7 +11,9 @@ per-image work; urllib3 is what requests runs on, with the same Retry object.
 
 from __future__ import annotations
 
+import functools
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,16 +38,48 @@ class FetchResult:
     content_type: str | None = None
 
 
-def _retry(cfg: FetchConfig) -> urllib3.Retry:
-    """Retries per failure kind; redirects counted separately (``total=None``) so a redirect cap of 5
-    does not eat the error retries. Exhausted status retries return the last response (its code
-    becomes the reason); exhausted redirects return the last 3xx (-> ``too_many_redirects``)."""
+@functools.cache
+def _deadline_retry_class() -> type:
+    """urllib3's ``Retry`` that also stops at a ``deadline`` (built once: urllib3 is imported lazily)."""
     from urllib3.util.retry import Retry
 
-    return Retry(total=None, connect=cfg.retries, read=cfg.retries, status=cfg.retries, other=cfg.retries,
-                 redirect=cfg.max_redirects, backoff_factor=cfg.backoff_s,
-                 status_forcelist=(429, 500, 502, 503, 504), allowed_methods=frozenset({"GET"}),
-                 raise_on_status=False, raise_on_redirect=False, respect_retry_after_header=True)
+    class DeadlineRetry(Retry):
+        deadline: float | None = None
+
+        def new(self, **kw):
+            r = super().new(**kw)
+            r.deadline = self.deadline
+            return r
+
+        def is_exhausted(self) -> bool:
+            late = self.deadline is not None and time.monotonic() >= self.deadline
+            return late or super().is_exhausted()
+
+        def sleep(self, response=None) -> None:
+            if self.deadline is None:
+                return super().sleep(response)
+            wait = self.get_backoff_time()
+            if self.respect_retry_after_header and response is not None:
+                wait = max(wait, self.get_retry_after(response) or 0.0)
+            time.sleep(max(0.0, min(wait, self.deadline - time.monotonic())))
+            return None
+
+    return DeadlineRetry
+
+
+def _retry(cfg: FetchConfig, deadline: float | None = None) -> urllib3.Retry:
+    """Retries per failure kind; redirects counted separately (``total=None``) so a redirect cap of 5
+    does not eat the error retries. Exhausted status retries return the last response (its code
+    becomes the reason); exhausted redirects return the last 3xx (-> ``too_many_redirects``).
+    With a ``deadline`` (``time.monotonic()``), no retry starts and no backoff or ``Retry-After``
+    sleeps past it: the total deadline covers the retries too."""
+    n = cfg.retries
+    r = _deadline_retry_class()(total=None, connect=n, read=n, status=n, other=n, redirect=cfg.max_redirects,
+                                backoff_factor=cfg.backoff_s, status_forcelist=(429, 500, 502, 503, 504),
+                                allowed_methods=frozenset({"GET"}), raise_on_status=False, raise_on_redirect=False,
+                                respect_retry_after_header=True)
+    r.deadline = deadline
+    return r
 
 
 def _managers_for(cfg: FetchConfig):
@@ -111,10 +145,12 @@ def fetch_url(url: str, cfg: FetchConfig) -> FetchResult:
     from urllib3.util import Timeout
 
     ctype = None
+    deadline = time.monotonic() + cfg.total_timeout_s
     try:
         resp = _manager_for_url(url, cfg).request(
-            "GET", url, preload_content=False, redirect=True,
-            timeout=Timeout(connect=cfg.connect_timeout_s, read=cfg.read_timeout_s))
+            "GET", url, preload_content=False, redirect=True, retries=_retry(cfg, deadline),
+            timeout=Timeout(connect=min(cfg.connect_timeout_s, cfg.total_timeout_s),
+                            read=min(cfg.read_timeout_s, cfg.total_timeout_s)))
         complete = False
         try:
             if resp.status in _REDIRECT_STATUSES and resp.headers.get("Location"):
@@ -128,7 +164,13 @@ def fetch_url(url: str, cfg: FetchConfig) -> FetchResult:
             if length and length.isdigit() and int(length) > cfg.max_bytes:
                 return FetchResult(None, "too_large", f"Content-Length {length} > {cfg.max_bytes}", ctype)
             chunks, total = [], 0
-            for chunk in resp.stream(65536):
+            # read1: one socket read at a time (each bounded by the read timeout), so the total deadline
+            # is checked between reads: a host dripping a byte per second cannot hold a fetch thread
+            # for longer than total_timeout_s + read_timeout_s.
+            while chunk := resp.read1(65536):
+                if time.monotonic() > deadline:
+                    return FetchResult(None, "timeout", f"total deadline of {cfg.total_timeout_s}s exceeded "
+                                       f"after {total + len(chunk)} bytes", ctype)
                 total += len(chunk)
                 if total > cfg.max_bytes:
                     return FetchResult(None, "too_large", f"more than {cfg.max_bytes} bytes", ctype)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from data_pipeline.atomic import atomic_write_json
+from data_pipeline.atomic import tmp_path_for
 from data_pipeline.errors import PlanMismatchError
 from data_pipeline.records import InputRecord
 
@@ -46,10 +46,13 @@ class ShardPlan:
     def n_inputs(self) -> int:
         return sum(len(s.records) for s in self.shards)
 
-    def to_json(self) -> dict:
-        return {"version": PLAN_VERSION, "fingerprint": self.fingerprint,
-                "recipe_fingerprint": self.recipe_fingerprint, "n_inputs": self.n_inputs,
-                "shards": [{"index": s.index, "records": [r.to_json() for r in s.records]} for s in self.shards]}
+    def to_json(self, with_shards: bool = True) -> dict:
+        head = {"version": PLAN_VERSION, "fingerprint": self.fingerprint,
+                "recipe_fingerprint": self.recipe_fingerprint, "n_inputs": self.n_inputs}
+        if not with_shards:
+            return head
+        return {**head, "shards": [{"index": s.index, "records": [r.to_json() for r in s.records]}
+                                   for s in self.shards]}
 
     @classmethod
     def from_json(cls, data: dict) -> ShardPlan:
@@ -73,6 +76,24 @@ def build_plan(recipe: Recipe, records: list[InputRecord] | None = None) -> Shar
     return ShardPlan(h.hexdigest(), recipe.fingerprint(), shards)
 
 
+def write_plan(path: Path, plan: ShardPlan) -> None:
+    """``plan.to_json()`` written atomically shard by shard: the whole plan as one dict (and one string)
+    doubled the client's peak memory for a large job."""
+    import os
+
+    tmp = tmp_path_for(path)
+    head = plan.to_json(with_shards=False)
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(head, sort_keys=True)[:-1] + ', "shards": [')
+        for i, s in enumerate(plan.shards):
+            fh.write(("," if i else "") + json.dumps({"index": s.index, "records": [r.to_json() for r in s.records]},
+                                                     sort_keys=True, default=str))
+        fh.write("]}")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
 def load_plan(out_dir: str | Path) -> ShardPlan | None:
     path = Path(out_dir) / PLAN_FILE
     if not path.exists():
@@ -87,7 +108,7 @@ def prepare_plan(recipe: Recipe, out_dir: str | Path) -> tuple[ShardPlan, bool]:
     plan = build_plan(recipe)
     old = load_plan(out)
     if old is None:
-        atomic_write_json(out / PLAN_FILE, plan.to_json(), indent=None)
+        write_plan(out / PLAN_FILE, plan)
         return plan, False
     if old.fingerprint != plan.fingerprint:
         raise PlanMismatchError(

@@ -97,7 +97,8 @@ class ImageConfig(BaseModel):
 class FetchConfig(BaseModel):
     model_config = _FROZEN
     connect_timeout_s: float = Field(5.0, gt=0)
-    read_timeout_s: float = Field(20.0, gt=0)
+    read_timeout_s: float = Field(20.0, gt=0)  # longest wait for the next bytes
+    total_timeout_s: float = Field(60.0, gt=0)  # deadline for the whole request (a slow-drip host)
     retries: int = Field(3, ge=0)
     backoff_s: float = Field(0.5, ge=0)
     max_redirects: int = Field(5, ge=0)
@@ -172,12 +173,40 @@ class Recipe(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude={"base_dir"})
 
+    def transport(self) -> dict[str, Any]:
+        """How inputs and captions are *reached* (``TRANSPORT_FIELDS``): recorded in the manifest, left
+        out of the fingerprint, so an overloaded server can be eased between resumes."""
+        data = self.to_dict()
+        out: dict[str, Any] = {"fetch": {k: data["fetch"][k] for k in TRANSPORT_FIELDS["fetch"]}}
+        if data.get("captioner"):
+            cap = data["captioner"]
+            out["captioner"] = {k: cap[k] for k in TRANSPORT_FIELDS["captioner"]}
+            out["captioner"]["extra"] = {k: v for k, v in cap["extra"].items() if k in TRANSPORT_EXTRA}
+        return out
+
     def fingerprint(self) -> str:
-        """Hash of everything that changes the output (not target count or fetch parallelism)."""
+        """Hash of everything that changes the output: not the target count, not transport settings."""
         data = self.to_dict()
         data.pop("target_accepted", None)
-        data["fetch"].pop("threads", None)
+        for section, fields in TRANSPORT_FIELDS.items():
+            if data.get(section):
+                for k in fields:
+                    data[section].pop(k, None)
+        if data.get("captioner"):
+            data["captioner"]["extra"] = {k: v for k, v in data["captioner"]["extra"].items()
+                                          if k not in TRANSPORT_EXTRA}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+#: Settings that change how fast or how patiently things are reached, never what is accepted or written.
+TRANSPORT_FIELDS: dict[str, tuple[str, ...]] = {
+    "fetch": ("connect_timeout_s", "read_timeout_s", "total_timeout_s", "retries", "backoff_s", "threads",
+              "user_agent"),
+    "captioner": ("endpoint", "api_key_env", "concurrency", "timeout_s", "max_retries", "breaker_failures",
+                  "outage_wait_s"),
+}
+#: Transport keys of ``captioner.extra`` (openai backend).
+TRANSPORT_EXTRA = frozenset({"backoff_base_s", "backoff_max_s", "max_retry_after_s"})
 
 
 _FIXES = {

@@ -14,7 +14,7 @@ from typing import Any, Literal
 Kind = Literal["url", "path", "tar", "hf"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: ~150 bytes less per input, and the client holds every one
 class InputRecord:
     """One input. ``locator`` is a URL, a local path, ``TAR#offset:size:member`` or an HF row."""
 

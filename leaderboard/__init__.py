@@ -1,5 +1,6 @@
-"""The submission leaderboard (``unified-leaderboard serve``): not built yet.
+"""The submission leaderboard (``unified-leaderboard serve``).
 
-It will validate submissions with ``unified_bench.results.schema`` and rank them using each
-metric's declared ``higher_is_better`` and bounds.
+Submissions are validated with ``unified_bench.results.schema`` and every aggregate is recomputed
+with the task's own pure ``aggregate`` before a row is stored; pages rank models with rank bands
+that respect the bootstrap intervals. Nothing here imports torch (see ``tests/leaderboard``).
 """

@@ -35,7 +35,7 @@ def test_every_flag_in_the_readme_exists():
     from unified_bench.tasks import TASKS
 
     known = set()
-    for name in ("demo", "report"):
+    for name in ("demo", "report", "submit"):
         known |= _flags(_subparser(name))
     for task in TASKS.names():  # evaluate's flags depend on --task
         known |= _flags(build_evaluate_parser(task))
@@ -44,7 +44,16 @@ def test_every_flag_in_the_readme_exists():
     known |= _flags(build_matrix_parser("unified"))
     known |= _dask_cli_flags()  # `dask scheduler` / `dask worker` in the cluster section
     known |= {"--help", "--version", "--scheduler", "--out", "--workers"}  # unified-data flags too
+    # Flags of `vllm serve` (another program) in the served-models section.
+    known |= {"--port", "--max-model-len", "--limit-mm-per-prompt", "--api-key", "--trust-remote-code",
+              "--served-model-name"}
     from data_pipeline.cli import _parser as data_parser
+    from leaderboard.cli import build_parser as leaderboard_parser
+
+    for action in leaderboard_parser()._actions:
+        for sub in getattr(action, "choices", None) or {}:
+            if hasattr(action.choices[sub], "_actions"):
+                known |= _flags(action.choices[sub])
 
     parser = data_parser()
     for action in parser._actions:
@@ -63,4 +72,4 @@ def test_readme_example_commands_parse():
     assert commands, "README shows no evaluate example"
     for line in commands:
         args = parse(line.split())
-        assert args.model.startswith(("hf:", "openai:", "/")) or args.model is None
+        assert args.model is None or args.model.startswith(("hf:", "openai:", "/"))

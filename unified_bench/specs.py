@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from unified_bench.core.dtypes import DTYPES, default_device, default_dtype, torch_dtype_of
+from unified_bench.core.openai_client import DEFAULT_API_KEY_ENV
 from unified_bench.errors import SpecError
 
 #: Entry-point group third parties use to add model schemes (``myscheme:whatever``).
@@ -21,13 +23,54 @@ ADAPTER_ENTRY_POINT_GROUP = "unified_bench.adapters"
 
 _HF_REPO_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
+#: Capabilities a served model may be declared to have (``--served-capabilities``).
+SERVED_CAPABILITIES = ("caption", "answer", "generate")
+
+
+@dataclass(frozen=True)
+class ServedOptions:
+    """How to reach a served (``openai:``) model. Changes no output, so it is in no identity.
+
+    ``api_key_env`` names the environment variable holding the key (the key itself never passes
+    through a flag, a spec or a results file). ``capabilities``: declared instead of probed
+    (None: probe the chat and images endpoints).
+    """
+
+    api_key_env: str = DEFAULT_API_KEY_ENV
+    capabilities: tuple[str, ...] | None = None
+    concurrency: int = 8
+    timeout_s: float = 120.0
+    max_retries: int = 5
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env):
+            raise SpecError(
+                "The --api-key-env value is not an environment variable name (not echoed: it may be a key).",
+                "Pass the NAME of the variable that holds the key (e.g. --api-key-env OPENAI_API_KEY), "
+                "never the key itself.",
+            )
+        unknown = sorted(set(self.capabilities or ()) - set(SERVED_CAPABILITIES))
+        if unknown:
+            raise SpecError(
+                f"Unknown served capability {', '.join(unknown)}.", f"Use some of: {', '.join(SERVED_CAPABILITIES)}."
+            )
+        if self.concurrency < 1 or self.timeout_s <= 0 or self.max_retries < 0:
+            raise SpecError(
+                f"Bad served-model transport: concurrency={self.concurrency}, timeout={self.timeout_s}, "
+                f"retries={self.max_retries}.",
+                "Use --served-concurrency >= 1, --served-timeout > 0 and --served-retries >= 0.",
+            )
+
 
 @dataclass(frozen=True)
 class ModelSpec:
     """A parsed ``--model`` value.
 
     scheme: ``hf`` (hub repo), ``local`` (directory), ``composite`` (understanding + generation
-    halves in ``parts``), ``py`` (``package.module:factory``) or an entry-point scheme name.
+    halves in ``parts``), ``py`` (``package.module:factory``), ``openai`` (a served model:
+    ``target`` is the served model name, ``endpoint`` the server's base URL) or an entry-point
+    scheme name. ``served`` (transport options of ``openai`` specs) is deliberately not part of
+    ``to_dict`` or equality: how a server is reached changes no output.
     """
 
     raw: str
@@ -35,15 +78,44 @@ class ModelSpec:
     target: str
     revision: str | None = None
     parts: tuple[ModelSpec, ...] = ()
+    endpoint: str | None = None
+    served: ServedOptions | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "raw": self.raw,
             "scheme": self.scheme,
             "target": self.target,
             "revision": self.revision,
             "parts": [p.to_dict() for p in self.parts],
         }
+        if self.endpoint is not None:
+            d["endpoint"] = self.endpoint
+        return d
+
+    def with_served(self, served: ServedOptions) -> ModelSpec:
+        """This spec with ``served`` set on every ``openai`` part (composites included)."""
+        if self.scheme == "openai":
+            return replace(self, served=served)
+        if self.parts:
+            return replace(self, parts=tuple(p.with_served(served) for p in self.parts))
+        return self
+
+
+def _parse_served(raw: str, body: str) -> ModelSpec:
+    """``openai:MODEL@http(s)://host:port/v1`` (the model name may itself contain '/' or '@')."""
+    index = max(body.rfind("@http://"), body.rfind("@https://"))
+    model, endpoint = (body[:index], body[index + 1:]) if index >= 0 else (body, "")
+    if not model or not endpoint:
+        raise SpecError(
+            f"Served model spec '{raw}' needs a model name and the server's URL.",
+            "Write it as openai:MODEL@http://host:port/v1 (e.g. openai:Qwen/Qwen2.5-VL-7B-Instruct"
+            "@http://localhost:8000/v1).",
+        )
+    host = urlparse(endpoint).netloc
+    if not host:
+        raise SpecError(f"'{endpoint}' in '{raw}' has no host.", "Write the URL as http://host:port/v1.")
+    return ModelSpec(raw=raw, scheme="openai", target=model, endpoint=endpoint.rstrip("/"), served=ServedOptions())
 
 
 def _entry_point_schemes() -> set[str]:
@@ -53,7 +125,8 @@ def _entry_point_schemes() -> set[str]:
 
 
 def parse_model_spec(raw: str) -> ModelSpec:
-    """Parse ``hf:ORG/NAME[@REV]``, a local directory, ``A+B``, ``py:mod:factory`` or a plugin scheme."""
+    """Parse ``hf:ORG/NAME[@REV]``, a local directory, ``A+B``, ``py:mod:factory``,
+    ``openai:MODEL@URL`` or a plugin scheme."""
     text = raw.strip()
     if not text:
         raise SpecError("Empty --model value.", "Pass e.g. --model hf:deepseek-community/Janus-Pro-1B.")
@@ -65,6 +138,8 @@ def parse_model_spec(raw: str) -> ModelSpec:
                 "Add ':factory_name' after the module path.",
             )
         return ModelSpec(raw=raw, scheme="py", target=target)
+    if text.startswith("openai:") and "+" not in text:
+        return _parse_served(raw, text[len("openai:"):])
     if "+" in text:
         halves = [h.strip() for h in text.split("+")]
         if len(halves) != 2 or not all(halves):
@@ -97,7 +172,8 @@ def parse_model_spec(raw: str) -> ModelSpec:
             f"Model directory '{text}' does not exist.",
             "Check the path, or use hf:ORG/NAME for a model on the Hugging Face hub.",
         )
-    known = ["hf:ORG/NAME[@REV]", "LOCAL_DIR", "UNDERSTANDING+GENERATION", "py:module:factory"]
+    known = ["hf:ORG/NAME[@REV]", "LOCAL_DIR", "UNDERSTANDING+GENERATION", "py:module:factory",
+             "openai:MODEL@http://host:port/v1"]
     known += [f"{s}:..." for s in sorted(_entry_point_schemes())]
     hint = f" Did you mean hf:{text}?" if _HF_REPO_RE.match(text) else ""
     raise SpecError(f"Unknown model spec '{raw}'.{hint}", f"Use one of: {', '.join(known)}.")
@@ -273,7 +349,11 @@ class GenerationSettings:
 
 @dataclass(frozen=True)
 class AnswerSettings(_Decoding):
-    """Decoding settings for visual question answering (greedy by default)."""
+    """Decoding settings for visual question answering (greedy by default).
+
+    ``images_first``: the image(s) come before the question, as multiple-choice references
+    (VLMEvalKit's MMT-Bench and MMBench prompts) send them; captions put the text first.
+    """
 
     max_new_tokens: int = 64
     temperature: float = 0.0
@@ -282,6 +362,7 @@ class AnswerSettings(_Decoding):
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
     num_beams: int = 1
+    images_first: bool = True
 
     def __post_init__(self) -> None:
         _check_decoding("Answer settings", self.temperature, self.top_k, self.top_p,

@@ -49,6 +49,11 @@ class CaptionerConfig:
     concurrency: int = 8
     max_retries: int = 5
     timeout_s: float = 120.0
+    # openai backend, outages: after ``breaker_failures`` consecutive failed requests the client stops
+    # sending (circuit breaker, reopened with growing backoff); a shard waits up to ``outage_wait_s``
+    # for the endpoint to come back, then is left uncommitted (deferred) for a re-run.
+    breaker_failures: int = 5
+    outage_wait_s: float = 1800.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -68,6 +73,9 @@ class CaptionResult:
     error: str | None = None
     finish_reason: str | None = None  # "stop" | "length" | None when unknown
     record: dict[str, Any] = field(default_factory=dict)  # model, revision, prompt_sha256, decoding
+    #: the request never got an answer (connection, timeout, 429/5xx, circuit open): not the sample's
+    #: fault, so the caption stage retries it later instead of rejecting the sample
+    transport_error: bool = False
 
 
 class Captioner(ABC):

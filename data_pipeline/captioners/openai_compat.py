@@ -1,98 +1,58 @@
 """Caption through any OpenAI-compatible chat-completions server (vLLM, SGLang, TGI, hosted APIs).
 
 Why: serving engines batch far better than ``generate`` on large VLMs, and they all speak the
-same ``POST {endpoint}/chat/completions`` dialect with an ``image_url`` content part. This client
-keeps at most ``config.concurrency`` requests in flight (the server does the batching), retries
-429 / 5xx / connection errors / timeouts with exponential backoff plus jitter (honouring
-``Retry-After``), and turns a final failure into an error row instead of an exception. The API
-key is read from the environment variable named by ``config.api_key_env`` and never recorded.
+same ``POST {endpoint}/chat/completions`` dialect with an ``image_url`` content part. The transport
+is the project's one client for such servers, ``unified_bench.core.openai_client`` (also used by
+the evaluation's served models): at most ``config.concurrency`` requests in flight (the server does
+the batching), 429 / 5xx / connection errors / timeouts / malformed JSON retried with exponential
+backoff plus jitter (honouring ``Retry-After``), and a circuit breaker that stops sending to an
+endpoint that keeps failing. This module only maps the pipeline's ``CaptionerConfig`` onto it and
+turns a final failure into an error row instead of an exception, marked ``transport_error`` when
+the server never answered (so the caption stage waits out the outage). The API key is read from the
+environment variable named by ``config.api_key_env`` and never recorded.
 """
 
 from __future__ import annotations
 
-import base64
-import email.utils
-import io
-import logging
 import os
-import random
-import threading
-import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from unified_bench.core.errors import SpecError
+from unified_bench.core.openai_client import (
+    CircuitBreaker,
+    ClientConfig,
+    OpenAIClient,
+    RequestFailed,
+    backoff_delay,
+    image_data_url,
+    parse_retry_after,
+)
+
 from .base import Captioner, CaptionerConfig, CaptionResult
-from .errors import CaptionerError, require
+from .errors import CaptionerError
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-logger = logging.getLogger(__name__)
+# Re-exported: the caption stage and the tests import these helpers from here.
+__all__ = ["CircuitBreaker", "OpenAICompatCaptioner", "backoff_delay", "image_data_url", "parse_retry_after"]
 
-
-def image_data_url(image: Image, image_format: str = "png") -> str:
-    """``data:image/<fmt>;base64,...``: how the chat API carries an inline image.
-
-    PNG by default because it is lossless (the captioner sees the pixels we stored); JPEG
-    (quality 95) is offered for servers with small request-size limits.
-    """
-    fmt = image_format.lower()
-    if fmt not in ("png", "jpeg"):
-        raise CaptionerError(f"Unsupported image_format {image_format!r}.", "use 'png' or 'jpeg'")
-    rgb = image.convert("RGB") if image.mode not in ("RGB", "L") else image
-    buffer = io.BytesIO()
-    rgb.save(buffer, format=fmt.upper(), **({"quality": 95} if fmt == "jpeg" else {}))
-    return f"data:image/{fmt};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
-def backoff_delay(attempt: int, base_s: float, max_s: float, rng: random.Random) -> float:
-    """Exponential backoff with "equal jitter": half the step fixed, half random.
-
-    Why jitter: many workers that failed together (a server restart) would otherwise retry in
-    lock-step and knock the server over again.
-    """
-    step = min(max_s, base_s * (2**attempt))
-    return step / 2 + rng.uniform(0, step / 2)
-
-
-class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class _Permanent(Exception):
-    """A failure a retry cannot fix (4xx other than 429, malformed response)."""
+IMAGE_FORMATS = ("png", "jpeg")
 
 
 class OpenAICompatCaptioner(Captioner):
-    """Chat-completions client with bounded concurrency and retries; results in input order.
+    """Chat-completions captioner on the shared client; results in input order, failures as rows.
 
     ``config.extra`` tunes the transport: ``seed`` (default 0, sent with every request),
     ``image_format`` ('png' | 'jpeg'), ``backoff_base_s`` (0.5), ``backoff_max_s`` (30),
-    ``max_retry_after_s`` (300: a longer ``Retry-After`` is capped, not obeyed blindly).
+    ``max_retry_after_s`` (300: a longer ``Retry-After`` is capped, not obeyed blindly). The circuit
+    breaker (``config.breaker_failures``) pauses for ``backoff_base_s`` doubling up to ``backoff_max_s``.
     """
 
     def __init__(self, config: CaptionerConfig) -> None:
+        # The pipeline's own checks come first so a bad recipe is named in its terms (CaptionerError,
+        # with the recipe's field names), not as the shared client's SpecError.
         if config.backend != "openai":
             raise CaptionerError(f"OpenAICompatCaptioner got backend {config.backend!r}.", "use backend='openai'")
         if not config.endpoint or not config.endpoint.startswith(("http://", "https://")):
@@ -102,34 +62,46 @@ class OpenAICompatCaptioner(Captioner):
             )
         if not config.model:
             raise CaptionerError("The openai captioner needs the served model name.", "set model, e.g. the vLLM --model")
-        if config.concurrency < 1 or config.max_retries < 0 or config.timeout_s <= 0:
+        if (config.concurrency < 1 or config.max_retries < 0 or config.timeout_s <= 0 or config.breaker_failures < 1
+                or config.outage_wait_s < 0):
             raise CaptionerError(
                 f"Bad transport settings: concurrency={config.concurrency}, max_retries={config.max_retries}, "
-                f"timeout_s={config.timeout_s}.",
-                "use concurrency >= 1, max_retries >= 0, timeout_s > 0",
+                f"timeout_s={config.timeout_s}, breaker_failures={config.breaker_failures}, "
+                f"outage_wait_s={config.outage_wait_s}.",
+                "use concurrency >= 1, max_retries >= 0, timeout_s > 0, breaker_failures >= 1, outage_wait_s >= 0",
             )
-        self._api_key: str | None = None
-        if config.api_key_env:
-            self._api_key = os.environ.get(config.api_key_env)
-            if not self._api_key:
-                raise CaptionerError(
-                    f"The environment variable {config.api_key_env!r} (API key) is not set.",
-                    f"export {config.api_key_env}=... on every worker, or drop api_key_env for an open server",
-                )
-        self._requests = require("requests")
-        self.config = config
-        self.url = config.endpoint.rstrip("/") + "/chat/completions"
+        # The shared client simply sends no key when the variable is unset (right for an open server);
+        # a recipe that names a key variable wants one, so a missing key fails here, before any ingest.
+        if config.api_key_env and not os.environ.get(config.api_key_env):
+            raise CaptionerError(
+                f"The environment variable {config.api_key_env!r} (API key) is not set.",
+                f"export {config.api_key_env}=... on every worker, or drop api_key_env for an open server",
+            )
         extra = config.extra
+        self.config = config
         self.seed = int(extra.get("seed", 0))
         self.image_format = str(extra.get("image_format", "png"))
+        if self.image_format.lower() not in IMAGE_FORMATS:
+            raise CaptionerError(f"Unsupported captioner extra.image_format {self.image_format!r}.",
+                                 "use 'png' (lossless) or 'jpeg' (smaller requests)")
         self.backoff_base_s = float(extra.get("backoff_base_s", 0.5))
         self.backoff_max_s = float(extra.get("backoff_max_s", 30.0))
         self.max_retry_after_s = float(extra.get("max_retry_after_s", 300.0))
-        self._rng = random.Random()
-        self._local = threading.local()
-        # One pool per captioner, shared by every caller in the process, so the bound holds even when
-        # several Dask tasks in one worker caption at the same time.
-        self._pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="caption-http")
+        self.breaker = CircuitBreaker(config.breaker_failures, self.backoff_base_s, self.backoff_max_s)
+        try:
+            client_config = ClientConfig(
+                base_url=config.endpoint, model=config.model, api_key_env=config.api_key_env,
+                concurrency=config.concurrency, max_retries=config.max_retries, timeout_s=config.timeout_s,
+                # No per-request deadline: the outage budget is per shard (outage_wait_s, caption stage).
+                deadline_s=None, backoff_base_s=self.backoff_base_s, backoff_max_s=self.backoff_max_s,
+                max_retry_after_s=self.max_retry_after_s,
+            )
+        except SpecError as exc:  # a check the shared client has and the pipeline's above missed
+            raise CaptionerError(exc.problem, exc.fix) from exc
+        # One client (and so one bounded pool) per captioner, shared by every caller in the process, so
+        # the bound holds even when several Dask tasks in one worker caption at the same time.
+        self.client = OpenAIClient(client_config, breaker=self.breaker)
+        self.url = self.client.base + "/chat/completions"
         self._record = {
             "backend": "openai",
             "model": config.model,
@@ -145,90 +117,53 @@ class OpenAICompatCaptioner(Captioner):
         return dict(self._record)
 
     def caption_batch(self, images: Sequence[Image]) -> list[CaptionResult]:
-        return list(self._pool.map(self._caption_one, images))
+        out: list[CaptionResult] = []
+        for result in self.client.map(self._caption_one, images):
+            if isinstance(result, BaseException):  # a bug, not a failed request (those are rows): surface it
+                raise result
+            out.append(result)
+        return out
+
+    def messages(self, image: Image) -> list[dict[str, Any]]:
+        """The chat messages for one image: the image as a data URI, then the prompt."""
+        return [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": image_data_url(image, self.image_format)}},
+                    {"type": "text", "text": self.config.effective_prompt},
+                ],
+            }
+        ]
+
+    def params(self) -> dict[str, Any]:
+        """Decoding parameters sent with every request."""
+        return {"max_tokens": self.config.max_new_tokens, "temperature": self.config.temperature, "seed": self.seed}
 
     def request_body(self, image: Image) -> dict[str, Any]:
         """The chat-completions payload for one image (public so tests and docs can show it)."""
-        return {
-            "model": self.config.model,
-            "messages": [
-                {
-                    "role": "user",
-                    "content": [
-                        {"type": "image_url", "image_url": {"url": image_data_url(image, self.image_format)}},
-                        {"type": "text", "text": self.config.effective_prompt},
-                    ],
-                }
-            ],
-            "max_tokens": self.config.max_new_tokens,
-            "temperature": self.config.temperature,
-            "seed": self.seed,
-        }
-
-    def _session(self) -> Any:
-        session = getattr(self._local, "session", None)
-        if session is None:  # requests.Session is not documented thread-safe: one per pool thread
-            session = self._requests.Session()
-            self._local.session = session
-        return session
+        return {"model": self.config.model, "messages": self.messages(image), **self.params()}
 
     def _caption_one(self, image: Image) -> CaptionResult:
         try:
-            body = self.request_body(image)
+            messages = self.messages(image)
         except Exception as exc:  # noqa: BLE001 - an unencodable image is this sample's failure only
             return CaptionResult(text=None, error=f"could not encode image: {exc}", record=self.record())
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        attempts = self.config.max_retries + 1
-        last_error = ""
-        for attempt in range(attempts):
-            try:
-                return self._post(body, headers)
-            except _Retryable as exc:
-                last_error = str(exc)
-                if attempt + 1 == attempts:
-                    break
-                delay = backoff_delay(attempt, self.backoff_base_s, self.backoff_max_s, self._rng)
-                if exc.retry_after is not None:
-                    delay = max(delay, min(exc.retry_after, self.max_retry_after_s))
-                logger.info("caption request failed (%s); retry %d/%d in %.2fs",
-                            last_error, attempt + 1, attempts - 1, delay)
-                time.sleep(delay)
-            except _Permanent as exc:
-                return CaptionResult(text=None, error=str(exc), record=self.record())
-        return CaptionResult(
-            text=None, error=f"gave up after {attempts} attempts: {last_error}", record=self.record()
-        )
-
-    def _post(self, body: dict[str, Any], headers: dict[str, str]) -> CaptionResult:
-        requests = self._requests
         try:
-            response = self._session().post(self.url, json=body, headers=headers, timeout=self.config.timeout_s)
-        except requests.Timeout as exc:
-            raise _Retryable(f"timeout after {self.config.timeout_s}s: {exc}") from exc
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-            raise _Retryable(f"connection error: {exc}") from exc
-        status = response.status_code
-        if status == 429 or status >= 500:
-            raise _Retryable(f"HTTP {status}: {response.text[:200]}", parse_retry_after(response.headers.get("Retry-After")))
-        if status != 200:
-            raise _Permanent(f"HTTP {status}: {response.text[:500]}")
-        try:
-            payload = response.json()
-            choice = payload["choices"][0]
-            content = choice["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise _Permanent(f"malformed chat-completions response ({exc!r}): {response.text[:500]}") from exc
-        if isinstance(content, list):  # some servers return content parts
-            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+            reply = self.client.chat(messages, **self.params())
+        except RequestFailed as exc:
+            # transient: the server never answered usefully (retries spent or circuit open); the caption
+            # stage retries such samples later instead of rejecting them.
+            return CaptionResult(text=None, error=str(exc), record=self.record(), transport_error=exc.transient)
         record = self.record()
-        if payload.get("model"):
-            record["served_model"] = payload["model"]
-        if payload.get("system_fingerprint"):
-            record["system_fingerprint"] = payload["system_fingerprint"]
-        return CaptionResult(
-            text=(content or "").strip(), finish_reason=choice.get("finish_reason"), record=record
-        )
+        if reply.model:
+            record["served_model"] = reply.model
+        if reply.system_fingerprint:
+            record["system_fingerprint"] = reply.system_fingerprint
+        if "seed" in self.client.dropped_params:  # the server refused it: say the caption is not seeded
+            record["seed_applied"] = False
+        return CaptionResult(text=reply.text, finish_reason=reply.finish_reason, record=record)
 
     def close(self) -> None:
         """Stop the request threads (the factory's cached instance normally lives as long as the process)."""
-        self._pool.shutdown(wait=True)
+        self.client.close()

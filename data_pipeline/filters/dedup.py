@@ -8,13 +8,15 @@ Design — deterministic and resume-safe:
   first occurrence in plan order wins, whatever order the shards finished in. Each shard's decisions
   are written atomically to ``_stage/dedup/NNNNN.json`` before that shard is written, so a resumed
   job reuses exactly the same decisions.
-Near search uses multi-index hashing: split the 64-bit hash into d+1 bands; by pigeonhole two
-hashes within distance d agree on at least one band, so only same-band candidates are compared.
+Near search uses multi-index hashing: split the 64-bit hash into m = ceil((d+1)/2) bands; by
+pigeonhole two hashes within distance d differ by at most r = floor(d/m) bits in at least one band,
+so only candidates within r bits of a band key (r <= 1: the key and its single-bit flips) are
+compared. Of several kept hashes within d, the earliest in plan order is the one reported.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from array import array
 from typing import Any
 
 from data_pipeline.filters.base import SampleFilter
@@ -25,14 +27,20 @@ class ExactDuplicateFilter(SampleFilter):
     name = "exact_dedup"
 
     def __init__(self) -> None:
-        self._first: dict[str, str] = {}
+        # keyed by the first 16 bytes of the sha256 (a 49-byte object instead of a 113-byte hex string;
+        # a chance collision among 10^10 inputs is ~1e-19)
+        self._first: dict[bytes, str] = {}
 
     def reason(self, sample: Any) -> str | None:
-        first = self._first.get(sample.sha256)
+        try:
+            key = bytes.fromhex(sample.sha256[:32])
+        except ValueError:  # not a hex digest (hand-made test input): the text itself
+            key = sample.sha256.encode()
+        first = self._first.get(key)
         if first is not None:
             sample.duplicate_of = first
             return "duplicate_exact"
-        self._first[sample.sha256] = sample.id
+        self._first[key] = sample.id
         return None
 
     def detail(self, sample: Any) -> str:
@@ -45,29 +53,56 @@ class NearDuplicateFilter(SampleFilter):
 
     def __init__(self, max_distance: int, bits: int = 64) -> None:
         self.max_distance = max_distance
-        n_bands = min(bits, max_distance + 1)
+        # m = ceil((d+1)/2) bands searched within radius r = floor(d/m) (<= 1 for every d): wide bands
+        # keep each bucket small (about n / 2^(bits/m) kept hashes), so a lookup stays cheap as the job
+        # grows, where d+1 exact bands of ~13 bits (d=4) held n/8192 candidates each: quadratic in effect.
+        n_bands = min(bits, max(1, (max_distance + 2) // 2))
+        self.radius = max_distance // n_bands
         edges = [round(i * bits / n_bands) for i in range(n_bands + 1)]
         self._bands = [(edges[i], edges[i + 1] - edges[i]) for i in range(n_bands)]
-        self._index: list[dict[int, list[int]]] = [defaultdict(list) for _ in self._bands]
-        self._kept: list[tuple[int, str]] = []
+        # bucket -> one kept position (an int) or several (a list): most buckets of wide bands hold one
+        self._index: list[dict[int, int | list[int]]] = [{} for _ in self._bands]
+        self._values = array("Q")  # kept hashes, 8 bytes each
+        self._ids: list[str] = []
+
+    def _probes(self, key: int, width: int) -> list[int]:
+        """The band key and every key within ``radius`` bits of it (radius 0 or 1)."""
+        if self.radius == 0:
+            return [key]
+        return [key, *(key ^ (1 << b) for b in range(width))]
 
     def reason(self, sample: Any) -> str | None:
         value = int(sample.phash, 16)
         keys = [(value >> start) & ((1 << width) - 1) for start, width in self._bands]
+        best: int | None = None  # the earliest kept hash within max_distance (deterministic whatever the probe order)
         seen: set[int] = set()
-        for band, key in enumerate(keys):
-            for j in self._index[band].get(key, ()):
-                if j in seen:
+        for band, ((_, width), key) in enumerate(zip(self._bands, keys, strict=True)):
+            index = self._index[band]
+            for probe in self._probes(key, width):
+                got = index.get(probe)
+                if got is None:
                     continue
-                seen.add(j)
-                other, other_id = self._kept[j]
-                if (value ^ other).bit_count() <= self.max_distance:
-                    sample.duplicate_of = other_id
-                    return "duplicate_near"
-        j = len(self._kept)
-        self._kept.append((value, sample.id))
+                for j in (got,) if isinstance(got, int) else got:
+                    if j in seen or (best is not None and j >= best):
+                        continue
+                    seen.add(j)
+                    if (value ^ self._values[j]).bit_count() <= self.max_distance:
+                        best = j
+        if best is not None:
+            sample.duplicate_of = self._ids[best]
+            return "duplicate_near"
+        j = len(self._ids)
+        self._values.append(value)
+        self._ids.append(sample.id)
         for band, key in enumerate(keys):
-            self._index[band][key].append(j)
+            index = self._index[band]
+            got = index.get(key)
+            if got is None:
+                index[key] = j
+            elif isinstance(got, int):
+                index[key] = [got, j]
+            else:
+                got.append(j)
         return None
 
     def detail(self, sample: Any) -> str:

@@ -25,6 +25,6 @@ def iter_folder(spec: FolderSource, recipe: Recipe, name: str) -> Iterator[Input
         if spec.caption_suffix:
             side = file.with_suffix(spec.caption_suffix)
             if side.is_file():
-                caption = side.read_text(encoding="utf-8").strip()
+                caption = side.read_text(encoding="utf-8").strip() or None
         yield InputRecord(id=stable_id(name, rel), kind="path", locator=str(file), source=name,
                           original_caption=caption, extra={"relative_path": rel})

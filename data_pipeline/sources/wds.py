@@ -49,7 +49,8 @@ def iter_webdataset(spec: WebDatasetSource, recipe: Recipe, name: str) -> Iterat
                 caption = None
                 if spec.caption_extension and spec.caption_extension in members:
                     fobj = tf.extractfile(members[spec.caption_extension])
-                    caption = fobj.read().decode("utf-8", "replace").strip() if fobj else None
+                    # "" is how our own shards store "no caption" (every sample has a .txt)
+                    caption = (fobj.read().decode("utf-8", "replace").strip() or None) if fobj else None
                 loc = f"{tar_path}#{img.offset_data}:{img.size}:{img.name}"
                 yield InputRecord(id=stable_id(name, f"{tar_path}#{key}"), kind="tar", locator=loc, source=name,
                                   original_caption=caption, extra={"source_key": key})

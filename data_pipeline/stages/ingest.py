@@ -22,8 +22,10 @@ from data_pipeline.cpu_slots import cpu_slots
 from data_pipeline.sample import Sample
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from contextlib import AbstractContextManager
 
+    from data_pipeline.filters.base import SampleFilter
     from data_pipeline.plan import ShardSpec
     from data_pipeline.recipe import Recipe
 
@@ -45,44 +47,88 @@ def read_stage_stats(out_dir: str | Path, index: int) -> dict[str, Any] | None:
 
 
 def process_sample(sample: Sample, recipe: Recipe,
-                   cpu_slot: AbstractContextManager[Any] | None = None) -> Sample:
-    """Fetch -> decode -> resize -> encode -> hash, recording the first failure as the reason.
-    ``cpu_slot`` is held for everything after the fetch (see ``data_pipeline.cpu_slots``)."""
+                   cpu_slot: AbstractContextManager[Any] | None = None,
+                   filters: list[SampleFilter] | None = None) -> Sample:
+    """Fetch -> filters on the original size -> decode + resize -> hash -> encode, recording the first
+    failure as the reason; never raises for a bad input. ``cpu_slot`` is held for everything after the
+    fetch (see ``data_pipeline.cpu_slots``)."""
     from data_pipeline.fetch import fetch_record
 
-    got = fetch_record(sample.record, recipe.fetch)
+    try:
+        got = fetch_record(sample.record, recipe.fetch)
+    except Exception as exc:  # noqa: BLE001 - one input's failure must never fail its shard
+        sample.reject("fetch", "fetch_error", f"{type(exc).__name__}: {str(exc)[:200]}")
+        return sample
     if got.reason:
         sample.reject("fetch", got.reason, got.detail)
         return sample
     with cpu_slot or contextlib.nullcontext():
-        return _process_fetched(sample, got.data, recipe)
+        return _process_fetched(sample, got.data, recipe, filters or [])
 
 
-def _process_fetched(sample: Sample, data: bytes, recipe: Recipe) -> Sample:
+def _guarded(sample: Sample, reason: str, step: Callable[[], Any]) -> tuple[bool, Any]:
+    """Run one per-sample step; an exception rejects the sample with ``reason`` instead of escaping."""
+    try:
+        return True, step()
+    except Exception as exc:  # noqa: BLE001 - e.g. a codec refusing an odd image: the sample's failure only
+        sample.reject("decode", reason, f"{type(exc).__name__}: {str(exc)[:200]}")
+        return False, None
+
+
+def _size_check(sample: Sample, filters: list[SampleFilter]) -> Callable[[int, int], tuple[str, str] | None]:
+    """The per-sample filters as a check on the original size, run by the decoder before any resize."""
+
+    def check(width: int, height: int) -> tuple[str, str] | None:
+        sample.orig_width, sample.orig_height = width, height
+        for f in filters:
+            why = f.reason(sample)
+            if why is not None:
+                return why, f.detail(sample)
+        return None
+
+    return check
+
+
+def _process_fetched(sample: Sample, data: bytes, recipe: Recipe, filters: list[SampleFilter]) -> Sample:
     import imagehash
 
     from data_pipeline.decode import decode_image, encode_image
 
     sample.fetched_bytes = len(data)
     sample.sha256 = hashlib.sha256(data).hexdigest()
-    dec = decode_image(data, recipe.image)
+    ok, dec = _guarded(sample, "decode_error",
+                       lambda: decode_image(data, recipe.image, check=_size_check(sample, filters)))
+    if not ok:
+        return sample
     if dec.reason:
-        sample.reject("decode", dec.reason, dec.detail)
+        if dec.original_size is not None:  # rejected by a filter on the original size
+            sample.orig_width, sample.orig_height = dec.original_size
+            sample.reject("filter", dec.reason, dec.detail)
+        else:
+            sample.reject("decode", dec.reason, dec.detail)
         return sample
     img = dec.image
     sample.orig_width, sample.orig_height = dec.original_size
     sample.orig_mode, sample.orig_format = dec.original_mode, dec.original_format
     sample.width, sample.height = img.size
-    sample.phash = str(imagehash.phash(img))  # of the resized output, not the full decode (near-dup semantics)
-    sample.image_bytes = encode_image(img, recipe.image)
+    # phash of the resized output, not the full decode (near-dup semantics)
+    ok, phash = _guarded(sample, "hash_error", lambda: str(imagehash.phash(img)))
+    if not ok:
+        return sample
+    sample.phash = phash
+    ok, encoded = _guarded(sample, "encode_error", lambda: encode_image(img, recipe.image))
+    if ok:
+        sample.image_bytes = encoded
     return sample
 
 
 def ingest_shard(shard: ShardSpec, recipe: Recipe, out_dir: str) -> dict[str, Any]:
     """Dask task (idempotent): stage one shard; the stage stats file is written last."""
     from data_pipeline.filters import per_sample_filters
+    from data_pipeline.preflight import require_shared_out
     from data_pipeline.writers.rows import write_rows
 
+    require_shared_out(out_dir)
     t0 = time.perf_counter()
     # import what the threads need once, up front: 16 threads hitting a lazy import (imagehash pulls
     # scipy.fftpack on first use) serialise on the import lock, measured at ~4% of a worker's time
@@ -90,13 +136,12 @@ def ingest_shard(shard: ShardSpec, recipe: Recipe, out_dir: str) -> dict[str, An
     import scipy.fftpack  # noqa: F401
 
     samples = [Sample(record=r) for r in shard.records]
+    filters = per_sample_filters(recipe.filters)  # judged on the original size, inside the decode
     with ThreadPoolExecutor(max_workers=min(recipe.fetch.threads, max(1, len(samples)))) as pool:
         slot = cpu_slots()  # here, in the task's thread: the pool's threads cannot find the worker
-        samples = list(pool.map(lambda s: process_sample(s, recipe, slot), samples))
-    for f in per_sample_filters(recipe.filters):
-        f.apply(samples)
+        samples = list(pool.map(lambda s: process_sample(s, recipe, slot, filters), samples))
     paths = stage_paths(out_dir, shard.index)
-    paths["parquet"].parent.mkdir(parents=True, exist_ok=True)
+    paths["parquet"].parent.mkdir(exist_ok=True)  # never parents: the output folder must already be there
     tmp = tmp_path_for(paths["parquet"])
     write_rows(tmp, samples, with_image=True)
     commit(tmp, paths["parquet"])

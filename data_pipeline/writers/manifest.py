@@ -30,20 +30,26 @@ def versions() -> dict[str, str | None]:
 
 
 def build_manifest(stats: list[dict[str, Any]], recipe: dict[str, Any], plan_fingerprint: str,
-                   n_planned_shards: int, n_planned_inputs: int) -> dict[str, Any]:
+                   n_planned_shards: int, n_planned_inputs: int,
+                   transport: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``transport``: the fetch/captioner transport settings of the latest run (they may change between
+    resumes, see ``Recipe.transport``); ``recipe`` is the recipe of the latest run too."""
     reasons: Counter = Counter()
     for s in stats:
         reasons.update(s["reasons"])
     return {
-        "format": "webdataset", "manifest_version": 1,
+        "format": "webdataset", "manifest_version": 2, "sample_members": [(recipe.get("image") or {}).get("format", "jpg"), "txt", "json"],
         "n_shards": len(stats), "n_planned_shards": n_planned_shards, "n_planned_inputs": n_planned_inputs,
         "n_inputs": sum(s["n_inputs"] for s in stats), "n_accepted": sum(s["n_accepted"] for s in stats),
         "n_rejected": sum(s["n_rejected"] for s in stats), "reasons": dict(reasons.most_common()),
-        "shards": [{"index": s["shard"], "tar": s["tar"]["name"], "tar_sha256": s["tar"]["sha256"],
-                    "tar_bytes": s["tar"]["bytes"], "parquet": s["parquet"]["name"],
+        # "tar": null for a shard without accepted samples (no empty tar is written)
+        "shards": [{"index": s["shard"], "tar": (s["tar"] or {}).get("name"),
+                    "tar_sha256": (s["tar"] or {}).get("sha256"), "tar_bytes": (s["tar"] or {}).get("bytes", 0),
+                    "parquet": s["parquet"]["name"],
                     "parquet_sha256": s["parquet"]["sha256"], "n_inputs": s["n_inputs"],
                     "n_accepted": s["n_accepted"]} for s in sorted(stats, key=lambda s: s["shard"])],
-        "plan_fingerprint": plan_fingerprint, "recipe": recipe, "versions": versions(),
+        "plan_fingerprint": plan_fingerprint, "recipe": recipe, "transport": transport or {},
+        "versions": versions(),
     }
 
 

@@ -1,4 +1,5 @@
-"""Write one output shard: ``NNNNN.tar`` + ``NNNNN.parquet``, then ``NNNNN_stats.json`` LAST.
+"""Write one output shard: ``NNNNN.tar`` (if any sample was accepted) + ``NNNNN.parquet``, then
+``NNNNN_stats.json`` LAST.
 
 Why this order: the stats file is the commit marker. Tar and parquet are written to unique temp
 names and moved into place with ``os.replace``; only then is the stats file (itself atomic)
@@ -20,6 +21,7 @@ from typing import Any
 from data_pipeline.atomic import atomic_write_json, commit, tmp_path_for
 from data_pipeline.sample import ACCEPTED, Sample
 from data_pipeline.writers.rows import write_rows
+from data_pipeline.writers.sample_schema import sample_json, text_for
 from unified_bench.core.hashing import sha256_file
 
 TAR_MTIME = 1_700_000_000.0
@@ -31,16 +33,6 @@ def shard_paths(out_dir: str | Path, index: int) -> dict[str, Path]:
             "stats": out / f"{index:05d}_stats.json"}
 
 
-def sample_json(s: Sample, image_ext: str) -> dict[str, Any]:
-    r = s.record
-    return {"key": r.id, "source": r.source, "locator": r.locator, "original_caption": r.original_caption,
-            "extra": r.extra or None, "image": {"format": image_ext, "width": s.width, "height": s.height},
-            "original": {"width": s.orig_width, "height": s.orig_height, "mode": s.orig_mode,
-                         "format": s.orig_format, "bytes": s.fetched_bytes},
-            "sha256": s.sha256, "phash": s.phash, "captioner": s.captioner or None,
-            "caption_finish_reason": s.caption_finish_reason, "qc": s.qc or None}
-
-
 def _add_member(tf: tarfile.TarFile, name: str, data: bytes) -> None:
     """Deterministic member: fixed mtime/owner/mode, so a redone shard has identical bytes."""
     info = tarfile.TarInfo(name)
@@ -49,40 +41,38 @@ def _add_member(tf: tarfile.TarFile, name: str, data: bytes) -> None:
     tf.addfile(info, io.BytesIO(data))
 
 
-def text_for(s: Sample) -> str | None:
-    """The long caption; with captioning disabled, the source's own caption if it has one."""
-    return s.caption if s.caption is not None else s.record.original_caption
-
-
 def write_shard(out_dir: str | Path, index: int, samples: list[Sample], image_ext: str,
                 extra_stats: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write tar, parquet and (last) stats for one shard; returns the stats dict."""
+    """Write tar, parquet and (last) stats for one shard; returns the stats dict.
+
+    Every accepted sample gets ``KEY.<ext>``, ``KEY.txt`` ("" without a caption) and ``KEY.json`` of the
+    fixed schema (``sample_schema``). A shard without accepted samples has no tar at all (an empty tar
+    breaks webdataset and ``datasets``): its stats say ``"tar": null``."""
     paths = shard_paths(out_dir, index)
     paths["stats"].unlink(missing_ok=True)  # an old marker must not outlive the files it described
-    tar_tmp = tmp_path_for(paths["tar"])
-    n_tar = 0
-    with tarfile.open(tar_tmp, "w", format=tarfile.USTAR_FORMAT) as tf:
-        for s in samples:
-            if s.status != ACCEPTED:
-                continue
-            members = [(image_ext, s.image_bytes),
-                       ("json", json.dumps(sample_json(s, image_ext), sort_keys=True).encode())]
-            txt = text_for(s)
-            if txt is not None:
-                members.insert(1, ("txt", txt.encode("utf-8")))
-            for ext, data in members:  # one sample's members adjacent, key without dots
-                _add_member(tf, f"{s.id}.{ext}", data)
-            n_tar += 1
-    commit(tar_tmp, paths["tar"])
+    accepted = [s for s in samples if s.status == ACCEPTED]
+    tar_stats = None
+    if accepted:
+        tar_tmp = tmp_path_for(paths["tar"])
+        with tarfile.open(tar_tmp, "w", format=tarfile.USTAR_FORMAT) as tf:
+            for s in accepted:
+                members = [(image_ext, s.image_bytes), ("txt", text_for(s).encode("utf-8")),
+                           ("json", json.dumps(sample_json(s, image_ext), sort_keys=True).encode())]
+                for ext, data in members:  # one sample's members adjacent, key without dots
+                    _add_member(tf, f"{s.id}.{ext}", data)
+        commit(tar_tmp, paths["tar"])
+        tar_stats = {"name": paths["tar"].name, "bytes": paths["tar"].stat().st_size,
+                     "sha256": sha256_file(paths["tar"])}
+    else:
+        paths["tar"].unlink(missing_ok=True)  # a redone shard that used to have samples
     pq_tmp = tmp_path_for(paths["parquet"])
     write_rows(pq_tmp, samples)
     commit(pq_tmp, paths["parquet"])
     reasons = Counter(s.reason for s in samples if s.status != ACCEPTED)
-    stats = {"shard": index, "n_inputs": len(samples), "n_accepted": n_tar,
-             "n_rejected": len(samples) - n_tar, "reasons": dict(sorted(reasons.items())),
-             "caption_words": [len(t.split()) for s in samples if s.status == ACCEPTED and (t := text_for(s))],
-             "tar": {"name": paths["tar"].name, "bytes": paths["tar"].stat().st_size,
-                     "sha256": sha256_file(paths["tar"])},
+    stats = {"shard": index, "n_inputs": len(samples), "n_accepted": len(accepted),
+             "n_rejected": len(samples) - len(accepted), "reasons": dict(sorted(reasons.items())),
+             "caption_words": [len(t.split()) for s in accepted if (t := text_for(s))],
+             "tar": tar_stats,
              "parquet": {"name": paths["parquet"].name, "bytes": paths["parquet"].stat().st_size,
                          "sha256": sha256_file(paths["parquet"])},
              **(extra_stats or {})}
@@ -98,6 +88,8 @@ def read_committed_stats(out_dir: str | Path, index: int) -> dict[str, Any] | No
     except (OSError, ValueError):
         return None
     for kind in ("tar", "parquet"):
-        if not paths[kind].exists() or paths[kind].stat().st_size != stats.get(kind, {}).get("bytes"):
+        if kind == "tar" and stats.get("tar", {}) is None and stats.get("n_accepted") == 0:
+            continue  # no accepted sample: no tar by design
+        if not paths[kind].exists() or paths[kind].stat().st_size != (stats.get(kind) or {}).get("bytes"):
             return None
     return stats

@@ -31,11 +31,13 @@ def dask_client():
 
 class Route:
     def __init__(self, status: int = 200, body: bytes = b"", ctype: str | None = "image/jpeg",
-                 delay: float = 0.0, headers: dict[str, str] | None = None, fail_first: int = 0) -> None:
-        self.status, self.body, self.ctype, self.delay = status, body, ctype, delay
+                 delay: float = 0.0, headers: dict[str, str] | None = None, fail_first: int = 0,
+                 drip_s: float = 0.0) -> None:
+        self.status, self.body, self.ctype, self.delay, self.drip_s = status, body, ctype, delay, drip_s
         self.headers = headers or {}
         self.fail_first = fail_first
         self.hits = 0
+        self.served_at: list[float] = []  # time.monotonic() when each response was fully written
 
 
 class LoopbackServer:
@@ -65,7 +67,14 @@ class LoopbackServer:
                     body = route.body if status == 200 else b"error"
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(body)
+                    if route.drip_s:  # a slow-drip host: one byte at a time
+                        for i in range(len(body)):
+                            self.wfile.write(body[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(route.drip_s)
+                    else:
+                        self.wfile.write(body)
+                    route.served_at.append(time.monotonic())
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 

@@ -98,7 +98,7 @@ def test_shards_load_with_webdataset_and_datasets(built):
         assert "." not in s["__key__"]
         assert s["jpg"].mode == "RGB" and max(s["jpg"].size) == 48
         meta = s["json"]
-        assert meta["key"] == s["__key__"] and meta["extra"] == {"license": "cc-by"}
+        assert meta["key"] == s["__key__"] and json.loads(meta["extra_json"]) == {"license": "cc-by"}
         assert s["txt"] == meta["original_caption"]  # captioner null: source caption in .txt
     ds = datasets.load_dataset("webdataset", data_files={"train": tars}, split="train")
     assert len(ds) == summary.n_accepted

@@ -84,12 +84,40 @@ def test_permanent_failure_becomes_error_result():
         (result,) = OpenAICompatCaptioner(_config(server.endpoint, max_retries=2)).caption_batch(make_images(1))
     assert result.text is None and len(server.requests) == 3  # 1 try + 2 retries
     assert "gave up after 3 attempts" in result.error and "HTTP 503" in result.error
+    assert result.transport_error  # the server never answered: the caption stage waits, not rejects
 
 
 def test_client_error_is_not_retried():
     with ChatServer(lambda i, b: (400, {}, {"error": "bad model name"}, 0)) as server:
         (result,) = OpenAICompatCaptioner(_config(server.endpoint)).caption_batch(make_images(1))
     assert len(server.requests) == 1 and "HTTP 400" in result.error and "bad model name" in result.error
+    assert not result.transport_error  # the server answered and refused: the sample's own failure
+
+
+def test_malformed_json_is_retried_as_a_transport_failure():
+    """A 200 whose body is not a JSON object (a truncated answer from an overloaded proxy) is retried by
+    the shared client; when retries run out it is a transport error (the shard waits), not a row lost."""
+    with ChatServer(lambda i, b: (200, {}, "truncated" if i == 0 else completion("fine."), 0)) as server:
+        (result,) = OpenAICompatCaptioner(_config(server.endpoint)).caption_batch(make_images(1))
+    assert result.text == "fine." and len(server.requests) == 2
+    with ChatServer(lambda i, b: (200, {}, "truncated", 0)) as server:
+        (result,) = OpenAICompatCaptioner(_config(server.endpoint, max_retries=1)).caption_batch(make_images(1))
+    assert result.text is None and result.transport_error and "malformed JSON" in result.error
+
+
+def test_a_refused_seed_is_dropped_and_recorded():
+    """A server that rejects ``seed`` (HTTP 400 naming it) still captions; the record says the seed was
+    not applied, so nobody takes those captions for reproducible ones."""
+    def behaviour(i, body):
+        if "seed" in body:
+            return 400, {}, {"error": {"message": "Unknown parameter: 'seed'."}}, 0
+        return 200, {}, completion("unseeded."), 0
+
+    with ChatServer(behaviour) as server:
+        results = OpenAICompatCaptioner(_config(server.endpoint, concurrency=1)).caption_batch(make_images(2))
+    assert [r.text for r in results] == ["unseeded.", "unseeded."]
+    assert all(r.record["seed_applied"] is False for r in results)
+    assert len(server.requests) == 3  # one refusal, then no seed sent for the rest of the session
 
 
 def test_connection_refused_is_retried_then_reported():
@@ -117,6 +145,8 @@ def test_config_errors_fail_fast(monkeypatch):
         OpenAICompatCaptioner(_config("127.0.0.1:9"))
     with pytest.raises(CaptionerError, match="concurrency"):
         OpenAICompatCaptioner(_config("http://127.0.0.1:9/v1", concurrency=0))
+    with pytest.raises(CaptionerError, match="image_format"):  # once, not as an error row per sample
+        OpenAICompatCaptioner(_config("http://127.0.0.1:9/v1", extra={"image_format": "webp"}))
 
 
 def test_factory_builds_openai_backend():

@@ -20,6 +20,8 @@ def test_build_inspect_validate_local_demo(tmp_path, dask_client, capsys):
     assert "caption length (words), 1 captions" in text  # astronaut's sidecar caption
     assert main(["validate", str(out)]) == 0
     assert capsys.readouterr().out.strip().endswith("valid")
+    assert main(["validate", str(out), "--no-load"]) == 0  # the file checks alone
+    capsys.readouterr()
     (out / "00000.parquet").write_bytes(b"garbage")
     assert main(["validate", str(out)]) == 1
     assert "INVALID" in capsys.readouterr().out

@@ -59,6 +59,7 @@ def test_a_warm_worker_imports_nothing_heavy_while_working(tmp_path):
     recipe = recipe_from_dict({"sources": [{"type": "folder", "path": str(tmp_path / "imgs")}],
                                "image": {"size": 16}, "captioner": None})
     (tmp_path / "out" / "_stage").mkdir(parents=True)
+    (tmp_path / "out" / "plan.json").write_text("{}")  # tasks refuse a folder the client did not plan into
     with dask_client(ClusterOptions(workers=1)) as client:
         new = client.submit(_new_modules_after_a_shard, recipe, build_plan(recipe).shards[0],
                             str(tmp_path / "out"), pure=False).result()

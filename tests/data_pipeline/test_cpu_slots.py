@@ -67,6 +67,7 @@ def test_ingest_decodes_at_most_slots_images_at_once(http_server, tmp_path, monk
                                "sharding": {"samples_per_shard": 12}, "fetch": {"threads": 8},
                                "captioner": None}, base_dir=tmp_path)
     (tmp_path / "out" / "_stage").mkdir(parents=True)
+    (tmp_path / "out" / "plan.json").write_text("{}")  # tasks refuse a folder the client did not plan into
     st = ingest_shard(build_plan(recipe).shards[0], recipe, str(tmp_path / "out"))
     assert st["n_pending"] == 12
     assert decoding["peak"] == 1  # one CPU slot: never two decodes at once

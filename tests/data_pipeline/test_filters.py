@@ -35,12 +35,13 @@ def test_exact_dedup_first_in_order_wins():
 
 
 def _brute(hashes, d):
+    """For each hash: the index of the earliest kept hash within d bits, or None (then it is kept)."""
     kept, out = [], []
-    for h in hashes:
-        hit = next((k for k in kept if (h ^ k).bit_count() <= d), None)
-        out.append(hit is not None)
+    for i, h in enumerate(hashes):
+        hit = next((j for j, k in kept if (h ^ k).bit_count() <= d), None)
+        out.append(hit)
         if hit is None:
-            kept.append(h)
+            kept.append((i, h))
     return out
 
 
@@ -53,9 +54,9 @@ def test_near_dedup_matches_brute_force():
         for bit in rng.sample(range(64), rng.randint(0, 8)):
             h ^= 1 << bit
         hashes.append(h)
-    for d in (0, 3, 6):
+    for d in (0, 1, 2, 3, 4, 5, 6, 9):
         entries = [SimpleNamespace(id=str(i), phash=f"{h:016x}", pending=True, duplicate_of=None,
                                    reject=lambda *a, s=None: None) for i, h in enumerate(hashes)]
         f = NearDuplicateFilter(d)
-        got = [f.reason(e) is not None for e in entries]
-        assert got == _brute(hashes, d)
+        got = [int(e.duplicate_of) if f.reason(e) is not None else None for e in entries]
+        assert got == _brute(hashes, d), d  # same verdicts, and the earliest match is the one reported

@@ -15,8 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unified_bench.core.dtypes import DTYPES
+from unified_bench.core.openai_client import DEFAULT_API_KEY_ENV
 from unified_bench.errors import SpecError
-from unified_bench.specs import ClusterSpec, ExecutionOptions, RunSpec, RuntimeOptions, parse_model_spec
+from unified_bench.specs import (
+    ClusterSpec,
+    ExecutionOptions,
+    RunSpec,
+    RuntimeOptions,
+    ServedOptions,
+    parse_model_spec,
+)
 
 if TYPE_CHECKING:
     from unified_bench.results.schema import Results
@@ -41,7 +49,8 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--model",
         default=None,
-        help="hf:ORG/NAME[@REV] | LOCAL_DIR | hf:VLM+hf:T2I | py:package.module:factory | PLUGIN:...",
+        help="hf:ORG/NAME[@REV] | LOCAL_DIR | hf:VLM+hf:T2I | py:package.module:factory | "
+        "openai:NAME@http://host:port/v1 (a served model; also as a half of A+B) | PLUGIN:...",
     )
     g.add_argument("--task", default=DEFAULT_TASK, help=f"benchmark (default: {DEFAULT_TASK})")
     g.add_argument(
@@ -84,6 +93,25 @@ def cluster_from_args(args: argparse.Namespace) -> ClusterSpec | None:
         return None
     return ClusterSpec(workers=args.workers, scheduler=args.scheduler, scheduler_file=args.scheduler_file)
 
+    s = p.add_argument_group("served models (openai:NAME@URL)")
+    s.add_argument(
+        "--api-key-env",
+        default=DEFAULT_API_KEY_ENV,
+        metavar="NAME",
+        help=f"NAME of the environment variable holding the API key (default {DEFAULT_API_KEY_ENV}; "
+        "unset = no key, fine for a local vLLM). Never pass the key itself.",
+    )
+    s.add_argument(
+        "--served-capabilities",
+        default=None,
+        metavar="LIST",
+        help="comma list of caption,answer,generate to declare instead of probing the endpoints "
+        "(the declared endpoints are still probed once for key and model problems)",
+    )
+    s.add_argument("--served-concurrency", type=int, default=8, help="requests in flight (default 8)")
+    s.add_argument("--served-timeout", type=float, default=120.0, help="seconds per request (default 120)")
+    s.add_argument("--served-retries", type=int, default=5, help="retries per request (default 5)")
+
 
 def build_evaluate_parser(task_name: str | None, prog: str = "unified-bench evaluate") -> argparse.ArgumentParser:
     """The full parser for ``task_name`` (common flags + the task's own)."""
@@ -111,6 +139,8 @@ def specs_from_args(args: argparse.Namespace) -> tuple[RunSpec, ExecutionOptions
     if args.limit is not None and args.limit < 1:
         raise SpecError("--limit must be at least 1.", "Pass --limit N with N >= 1, or omit it.")
     model = parse_model_spec(args.model) if args.model else None
+    if model is not None:
+        model = model.with_served(served_options_from_args(args))
     run = RunSpec(
         task=args.task,
         model=model,
@@ -122,6 +152,19 @@ def specs_from_args(args: argparse.Namespace) -> tuple[RunSpec, ExecutionOptions
     out = args.out or default_out(args.task, args.model, args.data or task_cls.default_data)
     return run, ExecutionOptions(out=out, force=args.force, show_progress=not args.quiet, report=not args.no_report,
                                  cluster=cluster_from_args(args), output_cache=args.output_cache)
+
+
+def served_options_from_args(args: argparse.Namespace) -> ServedOptions:
+    """Transport options of served models (``openai:`` specs); they change no output."""
+    declared = getattr(args, "served_capabilities", None)
+    capabilities = tuple(c.strip() for c in declared.split(",") if c.strip()) if declared else None
+    return ServedOptions(
+        api_key_env=getattr(args, "api_key_env", DEFAULT_API_KEY_ENV),
+        capabilities=capabilities,
+        concurrency=getattr(args, "served_concurrency", 8),
+        timeout_s=getattr(args, "served_timeout", 120.0),
+        max_retries=getattr(args, "served_retries", 5),
+    )
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:

@@ -16,7 +16,7 @@ from unified_bench.errors import UnifiedBenchError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from unified_bench.cli import demo, evaluate, matrix, report
+    from unified_bench.cli import demo, evaluate, matrix, report, submit
 
     parser = argparse.ArgumentParser(
         prog="unified-bench",
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_parser(sub)
     demo.add_parser(sub)
     report.add_parser(sub)
+    submit.add_parser(sub)
     return parser
 
 

@@ -125,6 +125,15 @@ class ModelAdapter(ABC):
         ``None``: not applicable / unknown (e.g. a plugin)."""
         return None
 
+    def provenance_flags(self) -> dict[str, str]:
+        """Facts about where the outputs came from that a reader must see (flag -> explanation).
+
+        Why: a served model cannot be pinned to a commit, so its results are labelled
+        ("unpinned served model") in results.json and the report. Asked after the model stages
+        ran, so it may report what happened during the run. Default: none.
+        """
+        return {}
+
     def native_generation_size(self) -> tuple[int, int] | None:
         """(height, width) the generator draws natively, or ``None`` when any size is fine.
 

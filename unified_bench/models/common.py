@@ -167,21 +167,28 @@ def decoding_kwargs(settings: Any, seeds: Sequence[int]) -> dict[str, Any]:
 _SENTINEL = "UNIFIEDBENCHPROMPTTEXT"
 
 
-def chat_content(num_images: int, text: str) -> list[dict[str, Any]]:
-    """The protocol's user turn: the text first, then the image(s)."""
-    return [{"type": "text", "text": text}, *({"type": "image"} for _ in range(num_images))]
+def chat_content(num_images: int, text: str, images_first: bool = False) -> list[dict[str, Any]]:
+    """One user turn: the text then the image(s) (the unified protocol), or the images first
+    (``images_first``: e.g. MMT-Bench's reference prompt, one image message per image, then the text)."""
+    images = [{"type": "image"} for _ in range(num_images)]
+    text_part = [{"type": "text", "text": text}]
+    return images + text_part if images_first else text_part + images
 
 
-def render_chat(processor: Any, num_images: int, text: str, fallback: str) -> str:
-    """One user turn with ``text`` then ``num_images`` images, through the model's chat template.
+def render_chat(processor: Any, num_images: int, text: str, fallback: str, images_first: bool = False) -> str:
+    """One user turn through the model's chat template, in the order ``images_first`` asks for.
 
     ``fallback`` (a format string with ``{images}`` and ``{text}``) is used only when the
-    checkpoint ships no chat template; adapters' fallbacks put the text first too.
+    checkpoint ships no chat template; adapters' fallbacks put the text first, and are mirrored
+    when the images must come first.
     """
     if getattr(processor, "chat_template", None):
-        messages = [{"role": "user", "content": chat_content(num_images, text)}]
+        messages = [{"role": "user", "content": chat_content(num_images, text, images_first)}]
         return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     token = getattr(processor, "image_token", "<image>")
+    if images_first:
+        # Swap the two placeholders: "USER: {text}\n{images} ..." -> "USER: {images}\n{text} ...".
+        fallback = fallback.replace("{text}", "{_t}").replace("{images}", "{text}").replace("{_t}", "{images}")
     return fallback.format(images=token * num_images, text=text)
 
 
@@ -237,7 +244,9 @@ def chat_generate(
         raise ValueError(f"{len(seeds)} seeds for {len(texts)} items")
     if not texts:
         return []
-    prompts = [render_chat(processor, len(imgs), text, fallback) for imgs, text in zip(images, texts, strict=True)]
+    images_first = bool(getattr(settings, "images_first", False))
+    prompts = [render_chat(processor, len(imgs), text, fallback, images_first)
+               for imgs, text in zip(images, texts, strict=True)]
     flat = [im.convert("RGB") for imgs in images for im in imgs]
     inputs = processor(
         text=prompts,

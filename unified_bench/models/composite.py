@@ -62,6 +62,10 @@ class CompositeAdapter(ModelAdapter):
         half = self.generation if kind == "generate" else self.understanding
         half.validate_settings(kind, settings)
 
+    def provenance_flags(self) -> dict[str, str]:
+        flags = {f"{k} (understanding)": v for k, v in self.understanding.provenance_flags().items()}
+        return flags | {f"{k} (generation)": v for k, v in self.generation.provenance_flags().items()}
+
     def prompt_layout(self) -> dict[str, str] | None:
         return self.understanding.prompt_layout()
 

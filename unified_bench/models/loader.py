@@ -91,6 +91,10 @@ def _load(spec: ModelSpec, runtime: RuntimeOptions, role: str | None = None) -> 
         understanding = _load(spec.parts[0], runtime, "understanding")
         generation = _load(spec.parts[1], runtime, "generation")
         return CompositeAdapter(understanding, generation, spec.raw)
+    if spec.scheme == "openai":
+        from unified_bench.models.served import ServedAdapter
+
+        return ServedAdapter(spec, runtime, role)
     if spec.scheme == "py":
         from unified_bench.models.plugin import load_py_plugin
 

@@ -131,9 +131,12 @@ def demo_notices(results: Results) -> list[str]:
     notice = results.settings.get("notice")
     if isinstance(notice, str) and notice.strip():
         notices.append(notice.strip())
+    provenance = results.settings.get("provenance_flags")
+    if isinstance(provenance, dict):
+        notices.extend(f"{flag}: {why}" for flag, why in provenance.items())
     flags = [results.settings.get(k) for k in ("random_weights", "demo")]
-    spec = results.model.spec.lower()
-    sources = " ".join(c.source.lower() for c in results.model.components)
+    spec = results.model.spec.lower() if results.model is not None else ""
+    sources = " ".join(c.source.lower() for c in results.model.components) if results.model is not None else ""
     if (
         any(f is True for f in flags)
         or spec.startswith("demo")

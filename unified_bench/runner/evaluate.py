@@ -339,6 +339,8 @@ def evaluate(
             summaries[stage.name] = summary
             totals[stage.name] = summary.total
     finally:
+        # Asked after the stages ran (e.g. a parameter the server refused), before the model is closed.
+        provenance_flags = adapter.provenance_flags() if adapter is not None else {}
         if executor is not None:
             executor.close()  # the model leaves memory before the judges work
 
@@ -363,6 +365,8 @@ def evaluate(
         settings["not_honoured"] = not_honoured
     if prompt_layout is not None:
         settings["prompt_layout"] = prompt_layout
+    if provenance_flags:
+        settings["provenance_flags"] = provenance_flags
     results = build_results(
         benchmark=BenchmarkInfo(name=task.name, version=task.version, view=task.report_view),
         model=model_identity,

@@ -5,3 +5,5 @@ from unified_bench.registry import Registry
 
 TASKS: Registry = Registry("task")
 TASKS.register("unified", "unified_bench.tasks.unified:UnifiedTask")
+TASKS.register("geneval", "unified_bench.tasks.geneval.task:GenevalTask")
+TASKS.register("mmt", "unified_bench.tasks.mmt.task:MMTTask")

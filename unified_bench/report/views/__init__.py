@@ -12,6 +12,8 @@ from unified_bench.registry import Registry
 REPORT_VIEWS: Registry = Registry("report view")
 REPORT_VIEWS.register("generic", "unified_bench.report.views.generic:GenericView")
 REPORT_VIEWS.register("unified", "unified_bench.report.views.unified:UnifiedView")
+REPORT_VIEWS.register("geneval", "unified_bench.report.views.geneval:GenevalView")
+REPORT_VIEWS.register("mmt", "unified_bench.report.views.mmt:MultipleChoiceView")
 
 
 def view_for(name: str):
