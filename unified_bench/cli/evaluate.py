@@ -72,6 +72,25 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--deterministic", action="store_true", help="deterministic kernels (identical resumed runs)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+
+    s = p.add_argument_group("served models (openai:NAME@URL)")
+    s.add_argument(
+        "--api-key-env",
+        default=DEFAULT_API_KEY_ENV,
+        metavar="NAME",
+        help=f"NAME of the environment variable holding the API key (default {DEFAULT_API_KEY_ENV}; "
+        "unset = no key, fine for a local vLLM). Never pass the key itself.",
+    )
+    s.add_argument(
+        "--served-capabilities",
+        default=None,
+        metavar="LIST",
+        help="comma list of caption,answer,generate to declare instead of probing the endpoints "
+        "(the declared endpoints are still probed once for key and model problems)",
+    )
+    s.add_argument("--served-concurrency", type=int, default=8, help="requests in flight (default 8)")
+    s.add_argument("--served-timeout", type=float, default=120.0, help="seconds per request (default 120)")
+    s.add_argument("--served-retries", type=int, default=5, help="retries per request (default 5)")
     add_execution_arguments(p)
 
 
@@ -92,26 +111,6 @@ def cluster_from_args(args: argparse.Namespace) -> ClusterSpec | None:
     if args.workers is None and args.scheduler is None and args.scheduler_file is None:
         return None
     return ClusterSpec(workers=args.workers, scheduler=args.scheduler, scheduler_file=args.scheduler_file)
-
-    s = p.add_argument_group("served models (openai:NAME@URL)")
-    s.add_argument(
-        "--api-key-env",
-        default=DEFAULT_API_KEY_ENV,
-        metavar="NAME",
-        help=f"NAME of the environment variable holding the API key (default {DEFAULT_API_KEY_ENV}; "
-        "unset = no key, fine for a local vLLM). Never pass the key itself.",
-    )
-    s.add_argument(
-        "--served-capabilities",
-        default=None,
-        metavar="LIST",
-        help="comma list of caption,answer,generate to declare instead of probing the endpoints "
-        "(the declared endpoints are still probed once for key and model problems)",
-    )
-    s.add_argument("--served-concurrency", type=int, default=8, help="requests in flight (default 8)")
-    s.add_argument("--served-timeout", type=float, default=120.0, help="seconds per request (default 120)")
-    s.add_argument("--served-retries", type=int, default=5, help="retries per request (default 5)")
-
 
 def build_evaluate_parser(task_name: str | None, prog: str = "unified-bench evaluate") -> argparse.ArgumentParser:
     """The full parser for ``task_name`` (common flags + the task's own)."""
