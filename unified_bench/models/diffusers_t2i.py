@@ -79,7 +79,7 @@ class DiffusersT2IAdapter(ModelAdapter):
         self._closed = False
         #: How many times the pipeline weights were loaded (a composite's half: on first use only).
         self.weights_loads = 0
-        self._truncation_warned = False
+        self._truncation_warned: set[str] = set()
         self._truncation_filter = _DropTruncationWarnings()
         self._pipe_logger: logging.Logger | None = None
         # Described from model_index.json (no weights): the class the loader will build, and what
@@ -180,7 +180,7 @@ class DiffusersT2IAdapter(ModelAdapter):
     def _accepts(self, name: str) -> bool:
         return name in self._accepted or self._accepts_any
 
-    def _check_prompt_length(self, prompts: Sequence[str]) -> None:
+    def _check_prompt_length(self, prompts: Sequence[str], settings: GenerationSettings) -> None:
         """Count, per prompt, the tokens the text encoder will cut off; warn once per adapter (run).
 
         Why per prompt: a captioner writing hundreds of tokens against CLIP's 77 regenerates from a
@@ -193,8 +193,11 @@ class DiffusersT2IAdapter(ModelAdapter):
         lengths = [len(tokenizer(p).input_ids) for p in prompts]
         self._notes = [{"prompt_truncated_tokens": n - limit} if n > limit else {} for n in lengths]
         longest = max(lengths)
-        if longest > limit and not self._truncation_warned:
-            self._truncation_warned = True  # once per adapter, i.e. per run (the counts are per sample)
+        key = repr(settings)
+        if longest > limit and key not in self._truncation_warned:
+            # Once per stage (every call of a stage shares its settings): the unified task's one
+            # generation stage warns once per run; the counts themselves are per sample.
+            self._truncation_warned.add(key)
             logger.warning(
                 "Some prompts are longer than the text encoder's %d-token limit and are truncated by the "
                 "pipeline (first batch: up to %d tokens); each sample's truncated token count is recorded "
@@ -212,7 +215,7 @@ class DiffusersT2IAdapter(ModelAdapter):
             return []
         if len(seeds) != len(prompts):
             raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
-        self._check_prompt_length(prompts)
+        self._check_prompt_length(prompts, settings)
         wanted: dict[str, Any] = {n: getattr(settings, n) for n in _CORE}
         wanted.update(dict(settings.extra))
         kwargs = {k: v for k, v in wanted.items() if self._accepts(k)}

@@ -85,6 +85,8 @@ class TransformersAdapter(ModelAdapter):
         self._closed = False
         #: How many times the weights were loaded (a composite's half: at most once per stage run).
         self.weights_loads = 0
+        #: generation_config.json values not applied (known once the weights loaded).
+        self.checkpoint_generation_defaults: dict[str, Any] = {}
         model_class, processor_class = self.classes()
         self.config = AutoConfig.from_pretrained(resolved.path)
         self._architecture = model_class_name(model_class, self.config)
