@@ -8,10 +8,12 @@ Tasks declare requests and judge outputs (``unified_bench.tasks.base``); they ne
 Order, and why:
 1. resolve the task, its data set (validated) and the output folder (checked, nothing written);
 2. load the model only if some stage needs one, check its capabilities, validate settings;
-3. load the judges (a judge that cannot load fails here, still with nothing written);
+3. load the judges (a judge that cannot load fails here, still with nothing written; encoders are
+   only described here and load their weights when scoring starts, after the model left);
 4. create the run directory, run each stage in fixed batches through the executor
    (cache key = the producing component's identity + settings + inputs + seed + runtime),
-   write generated images, re-validate cached ones on resume; close the model;
+   write generated images, re-validate cached ones on resume; after each stage release the weights
+   no later stage needs (a composite's captioner before its generator loads); close the model;
 5. judge the outputs in batches (cached the same way), close the judges;
 6. build results (task's pure records and aggregation), task files, results.json, report,
    and finally ``COMPLETE``.
