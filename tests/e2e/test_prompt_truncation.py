@@ -81,3 +81,5 @@ def test_run_records_reports_and_warns_once(tmp_path, t2i_dir, caplog, monkeypat
     write_report(tmp_path / "run")
     html = (tmp_path / "run" / "report.html").read_text()
     assert 'id="prompts-truncated"' in html and f"{results.settings['n_prompts_truncated']} of" in html
+    first = generated[0].outputs["prompt_truncated_tokens"]
+    assert f"truncated this caption: {first} tokens not used" in html  # next to the sample's scores
