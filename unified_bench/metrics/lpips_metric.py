@@ -29,7 +29,15 @@ class LpipsScorer:
 
     higher_is_better = False
 
-    def __init__(self, net: str = "alex", pretrained_trunk: bool = True, device: str = "cpu", batch_size: int = 8):
+    def __init__(
+        self,
+        net: str = "alex",
+        pretrained_trunk: bool = True,
+        device: str = "cpu",
+        batch_size: int = 8,
+        *,
+        defer_device: bool = False,
+    ):
         lpips = require("lpips", "pip install lpips")
         self.net = net
         self.pretrained_trunk = pretrained_trunk
@@ -47,7 +55,18 @@ class LpipsScorer:
                 "Check the network connection (or copy the torchvision weights into $TORCH_HOME/hub/checkpoints), "
                 "or pass --aux ssim,psnr to skip LPIPS.",
             ) from exc
-        self.model = self.model.to(device).eval()
+        # ``defer_device``: built (and its trunk downloaded) now, so a failure is early, but kept on
+        # the CPU until ``to_device`` (scoring), off the accelerator while the model under test runs.
+        self.model = self.model.eval()
+        self.on_device = False
+        if not defer_device:
+            self.to_device()
+
+    def to_device(self) -> None:
+        """Move the network to ``self.device`` (idempotent)."""
+        if not self.on_device:
+            self.model = self.model.to(self.device)
+            self.on_device = True
 
     def _to_tensor(self, images: Sequence[Image]):
         import numpy as np
@@ -69,6 +88,7 @@ class LpipsScorer:
         refs, recons = list(refs), list(recons)
         if len(refs) != len(recons):
             raise ValueError(f"LPIPS needs as many references as reconstructions ({len(refs)} != {len(recons)})")
+        self.to_device()
         out = []
         with torch.inference_mode():
             for start in range(0, len(refs), self.batch_size):

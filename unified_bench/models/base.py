@@ -134,12 +134,31 @@ class ModelAdapter(ABC):
         """
         return {}
 
+    def take_item_notes(self) -> list[dict[str, Any]] | None:
+        """Per-item facts about the last batch call, one dict per item, then forgotten (or None).
+
+        Why a separate channel: the batch methods' signatures stay as they are (outputs only), yet
+        some facts belong to one item and must reach its record, e.g. how many prompt tokens the
+        text encoder cut off (``{"prompt_truncated_tokens": 52}``). The executor asks right after
+        each call and stores them under the item's ``notes``. Default: none.
+        """
+        return None
+
     def native_generation_size(self) -> tuple[int, int] | None:
         """(height, width) the generator draws natively, or ``None`` when any size is fine.
 
         Why: autoregressive generators have a fixed canvas or context (Janus 384x384, Emu3-Gen
         720x720 area); the runner uses this when the user did not choose a size."""
         return None
+
+    def release(self, capabilities_done: frozenset[Capability]) -> None:  # noqa: B027 - optional hook
+        """Free the weights serving only ``capabilities_done``: no later stage of the run needs them.
+
+        Why: a composite's captioner and generator need not share the device; the runner calls this
+        after each model stage, so the captioner leaves before the generator loads (the generator's
+        weights load on first use), and everything leaves before the encoders. An adapter may load
+        weights again if a capability is asked later. Default: nothing (``close`` frees all at the end).
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook, deliberately a no-op by default
         """Release GPU memory before scoring. Default: nothing to do."""

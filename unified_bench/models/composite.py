@@ -4,6 +4,11 @@ Why: many "unified" evaluations pair the best captioner with the best generator
 (``--model hf:ORG/VLM+hf:ORG/T2I``). The composite exposes exactly the capabilities each half
 contributes and an identity naming both checkpoints with their roles, so cached outputs of a
 pairing are never mistaken for those of either half alone.
+
+Memory: the loader describes both halves up front (identity, capabilities, settings checks, native
+size) but defers their weights; each half loads on first use, and ``release`` (called by the runner
+after each stage) frees a half once the stages it serves are done. So captioning holds only the
+captioner, generation only the generator, as on a user's single GPU.
 """
 
 from __future__ import annotations
@@ -72,7 +77,13 @@ class CompositeAdapter(ModelAdapter):
     def native_generation_size(self) -> tuple[int, int] | None:
         return self.generation.native_generation_size()
 
+    def take_item_notes(self) -> list[dict[str, Any]] | None:
+        """The notes of whichever half ran the last call."""
+        last = getattr(self, "_last", None)
+        return last.take_item_notes() if last is not None else None
+
     def caption(self, images: Sequence[Image], settings: CaptionSettings, seeds: Sequence[int]) -> list[str]:
+        self._last = self.understanding
         return self.understanding.caption(images, settings, seeds)
 
     def answer(
@@ -82,10 +93,20 @@ class CompositeAdapter(ModelAdapter):
         settings: AnswerSettings,
         seeds: Sequence[int],
     ) -> list[str]:
+        self._last = self.understanding
         return self.understanding.answer(images, questions, settings, seeds)
 
     def generate(self, prompts: Sequence[str], settings: GenerationSettings, seeds: Sequence[int]) -> list[Image]:
+        self._last = self.generation
         return self.generation.generate(prompts, settings, seeds)
+
+    def release(self, capabilities_done: frozenset[Capability]) -> None:
+        """Release each half whose part of the work is done.
+
+        A half is asked only for what the composite routes to it, so a unified model used as the
+        captioner (e.g. Janus) is released after captioning although it could also generate."""
+        self.understanding.release(capabilities_done | (self.understanding.capabilities - _UNDERSTANDING))
+        self.generation.release(capabilities_done | (self.generation.capabilities - {Capability.GENERATE}))
 
     def close(self) -> None:
         self.understanding.close()

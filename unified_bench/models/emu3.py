@@ -88,19 +88,21 @@ class Emu3Adapter(ChatUnderstanding, TransformersAdapter):
         return Emu3ForConditionalGeneration, Emu3Processor
 
     def prepare(self) -> None:
-        self.variant = emu3_variant(self.resolved.source, self.model.config)
+        self.variant = emu3_variant(self.resolved.source, self.config)
         if self.variant == "gen":
             self.capabilities = frozenset({Capability.GENERATE})
         elif self.variant == "chat":
             self.capabilities = _UNDERSTANDING
         self.processor.tokenizer.padding_side = "left"
-        if not self.model.config.vocabulary_map:
+
+    def loaded(self) -> None:
+        if not self._model.config.vocabulary_map:
             # Converted checkpoints carry it; a bare config needs it to map BPE <-> VQ codes.
-            self.model.config.vocabulary_map = dict(self.processor.tokenizer.get_vocab())
+            self._model.config.vocabulary_map = dict(self.processor.tokenizer.get_vocab())
 
     @property
     def context_length(self) -> int:
-        text = self.model.config.get_text_config()
+        text = self.model_config.get_text_config()
         return int(getattr(text, "max_position_embeddings", _GEN_CONTEXT))
 
     def native_generation_size(self) -> tuple[int, int]:

@@ -58,7 +58,7 @@ class JanusAdapter(ChatUnderstanding, TransformersAdapter):
     @property
     def image_size(self) -> int:
         """Side of every generated image: VQ patches per side x the decoder's upsampling."""
-        vq = self.model.config.vq_config
+        vq = self.model_config.vq_config
         return int(vq.num_patches * 2 ** (len(vq.channel_multiplier) - 1))
 
     def native_generation_size(self) -> tuple[int, int]:

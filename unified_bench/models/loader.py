@@ -70,26 +70,33 @@ def architecture_key(model_dir: str | Path) -> str:
     )
 
 
-def _load_resolved(spec: ModelSpec, runtime: RuntimeOptions, role: str | None) -> ModelAdapter:
+def _load_resolved(
+    spec: ModelSpec, runtime: RuntimeOptions, role: str | None, defer_weights: bool = False
+) -> ModelAdapter:
     from unified_bench.models.hub import resolve_model
 
     resolved = resolve_model(spec)
     key = architecture_key(resolved.path)
     adapter_cls = ARCHITECTURES.get(key)
     logger.info("Loading %s (%s) with %s", spec.raw, resolved.revision, adapter_cls.__name__)
-    return adapter_cls(resolved, runtime, role=role or _DEFAULT_ROLE.get(key, "unified"))
+    role = role or _DEFAULT_ROLE.get(key, "unified")
+    if defer_weights:
+        return adapter_cls(resolved, runtime, role=role, defer_weights=True)  # type: ignore[call-arg]
+    return adapter_cls(resolved, runtime, role=role)
 
 
-def _load(spec: ModelSpec, runtime: RuntimeOptions, role: str | None = None) -> ModelAdapter:
+def _load(spec: ModelSpec, runtime: RuntimeOptions, role: str | None = None, defer_weights: bool = False) -> ModelAdapter:
     if spec.scheme in ("hf", "local"):
-        return _load_resolved(spec, runtime, role)
+        return _load_resolved(spec, runtime, role, defer_weights)
     if spec.scheme == "composite":
         from unified_bench.models.composite import CompositeAdapter
 
         if len(spec.parts) != 2:
             raise SpecError(f"Composite spec '{spec.raw}' needs two parts.", "Write it as VLM+T2I.")
-        understanding = _load(spec.parts[0], runtime, "understanding")
-        generation = _load(spec.parts[1], runtime, "generation")
+        # Both halves are described now (every check before work needs only that); their weights
+        # load on first use and leave via ``release``, so the two never need the device at once.
+        understanding = _load(spec.parts[0], runtime, "understanding", defer_weights=True)
+        generation = _load(spec.parts[1], runtime, "generation", defer_weights=True)
         return CompositeAdapter(understanding, generation, spec.raw)
     if spec.scheme == "openai":
         from unified_bench.models.served import ServedAdapter

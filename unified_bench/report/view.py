@@ -167,6 +167,7 @@ def build_view(results: Results, run_dir: Path) -> ReportView:
         # A placeholder explained by the sample's failure needs no note; every other one (missing,
         # unreadable or refused file) gets a note under the images.
         notes = tuple(t.note for t, gap in zip(media.images, gaps, strict=True) if t.note and not gap)
+        notes += media.notes
         n_missing += sum(1 for t in media.images if t.missing)
         overall, partial = per_sample_overall(s.scores, columns)
         rows.append(

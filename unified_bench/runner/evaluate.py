@@ -8,10 +8,12 @@ Tasks declare requests and judge outputs (``unified_bench.tasks.base``); they ne
 Order, and why:
 1. resolve the task, its data set (validated) and the output folder (checked, nothing written);
 2. load the model only if some stage needs one, check its capabilities, validate settings;
-3. load the judges (a judge that cannot load fails here, still with nothing written);
+3. load the judges (a judge that cannot load fails here, still with nothing written; encoders are
+   only described here and load their weights when scoring starts, after the model left);
 4. create the run directory, run each stage in fixed batches through the executor
    (cache key = the producing component's identity + settings + inputs + seed + runtime),
-   write generated images, re-validate cached ones on resume; close the model;
+   write generated images, re-validate cached ones on resume; after each stage release the weights
+   no later stage needs (a composite's captioner before its generator loads); close the model;
 5. judge the outputs in batches (cached the same way), close the judges;
 6. build results (task's pure records and aggregation), task files, results.json, report,
    and finally ``COMPLETE``.
@@ -183,6 +185,8 @@ def _run_model_stage(
                 value.update(image=rel, sha256=hashlib.sha256(data).hexdigest(), size=out["size"])
             else:
                 value["text"] = out["text"]
+            if out.get("notes"):
+                value["notes"] = out["notes"]
             if shared is not None:
                 shared.put(_shared_key(item.key, seed), value, data)
             values.append(value)
@@ -239,6 +243,19 @@ class _Stored:
 
     def result(self) -> list[dict[str, Any]]:
         return self._store(self._pending.result())
+
+
+def _release_done(
+    executor: Executor, adapter: ModelAdapter, later: list[Stage], existing: Mapping[str, Any]
+) -> None:
+    """Tell the executor which capabilities no later model stage needs, so their weights leave now
+    (a composite's captioner before its generator loads). Additive: an executor without
+    ``release`` keeps the weights until ``close``."""
+    release = getattr(executor, "release", None)
+    if release is None:
+        return
+    still_needed = {s.kind for s in later if existing.get(s.name) is None}
+    release(frozenset(adapter.capabilities - still_needed))
 
 
 def _warn_not_honoured(adapter: ModelAdapter, stages: list[Stage]) -> dict[str, dict[str, str]]:
@@ -325,7 +342,7 @@ def evaluate(
     executor = (executor_factory or (lambda a, _r: LocalExecutor(a)))(adapter, run) if adapter else None
     shared = OutputCache(options.output_cache) if options.output_cache is not None else None
     try:
-        for stage in stages:
+        for index, stage in enumerate(stages):
             if existing[stage.name] is not None:
                 records = existing[stage.name] or {}
                 outputs.add(stage.name, records)
@@ -338,6 +355,7 @@ def evaluate(
             outputs.add(stage.name, records)
             summaries[stage.name] = summary
             totals[stage.name] = summary.total
+            _release_done(executor, adapter, stages[index + 1 :], existing)
     finally:
         # Asked after the stages ran (e.g. a parameter the server refused), before the model is closed.
         provenance_flags = adapter.provenance_flags() if adapter is not None else {}
@@ -358,7 +376,7 @@ def evaluate(
         samples.append(_with_run_details(record, outputs.for_sample(sample.id, ok_only=False), rec))
     metrics = task.metrics(judges)
     task.close_judges(judges)
-    settings = task.settings_record() | {"limit": run.limit}
+    settings = task.settings_record() | {"limit": run.limit} | task.output_summary(samples)
     if run.notice:
         settings["notice"] = run.notice
     if not_honoured:

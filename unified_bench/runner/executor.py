@@ -58,20 +58,31 @@ def png_bytes(image: Image) -> bytes:
     return buf.getvalue()
 
 
+def _with_notes(adapter: ModelAdapter, outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Attach the adapter's per-item notes of this call (``ModelAdapter.take_item_notes``) as ``notes``."""
+    notes = adapter.take_item_notes()
+    if notes is not None and len(notes) == len(outputs):
+        for out, note in zip(outputs, notes, strict=True):
+            if note:
+                out["notes"] = dict(note)
+    return outputs
+
+
 def call_adapter(adapter: ModelAdapter, call: BatchCall) -> list[dict[str, Any]]:
-    """Run one batch; one output dict per request: ``{"text": ...}`` or ``{"png": ..., "size": [w, h]}``."""
+    """Run one batch; one output dict per request: ``{"text": ...}`` or ``{"png": ..., "size": [w, h]}``,
+    plus ``"notes"`` where the adapter reported per-item facts (e.g. prompt tokens truncated)."""
     reqs = call.requests
     if call.kind is Capability.CAPTION:
         images = [decode_image(r.images[0], r.item_id) for r in reqs]
         texts = adapter.caption(images, call.settings, list(call.seeds))
-        return [{"text": str(t)} for t in texts]
+        return _with_notes(adapter, [{"text": str(t)} for t in texts])
     if call.kind is Capability.GENERATE:
         generated = adapter.generate([r.text for r in reqs], call.settings, list(call.seeds))
-        return [{"png": png_bytes(im), "size": list(im.size)} for im in generated]
+        return _with_notes(adapter, [{"png": png_bytes(im), "size": list(im.size)} for im in generated])
     if call.kind is Capability.ANSWER:
         images = [[decode_image(b, r.item_id) for b in r.images] for r in reqs]
         texts = adapter.answer(images, [r.text for r in reqs], call.settings, list(call.seeds))
-        return [{"text": str(t)} for t in texts]
+        return _with_notes(adapter, [{"text": str(t)} for t in texts])
     raise ValueError(f"unknown request kind {call.kind!r}")
 
 
@@ -79,6 +90,12 @@ class Executor(Protocol):
     """Runs batch calls somewhere; returns each call's outputs in request order."""
 
     def run(self, call: BatchCall) -> list[dict[str, Any]]: ...
+
+    def release(self, capabilities_done: frozenset[Capability]) -> None:
+        """Free the model weights serving only ``capabilities_done`` (``ModelAdapter.release``).
+
+        Called by the runner after each model stage with what no later stage needs; an executor
+        without it keeps every weight until ``close`` (the runner checks with ``getattr``)."""
 
     def close(self) -> None: ...
 
@@ -106,6 +123,9 @@ class LocalExecutor:
 
     def run(self, call: BatchCall) -> list[dict[str, Any]]:
         return call_adapter(self.adapter, call)
+
+    def release(self, capabilities_done: frozenset[Capability]) -> None:
+        self.adapter.release(capabilities_done)
 
     def close(self) -> None:
         self.adapter.close()

@@ -191,6 +191,11 @@ class Task(ABC):
         """The task's settings as recorded in run.json and results.json."""
         return self.config.to_dict()
 
+    def output_summary(self, samples: Sequence[SampleRecord]) -> dict[str, Any]:
+        """Run-level facts about the outputs, merged into results.json's settings (e.g. how many
+        prompts the generator's text encoder truncated). Pure. Default: none."""
+        return {}
+
     def non_standard_reasons(self, dataset: Dataset, limit: int | None, seed: int) -> list[str]:
         """Why a run is not the published protocol (empty = standard). Default: not standard."""
         return [f"task '{self.name}' declares no standard protocol"]

@@ -161,6 +161,7 @@ class UnifiedJudges:
 
     encoders: list[ImageEncoder]
     lpips: Any = None
+    device: str = "cpu"
     reference_features: dict[str, np.ndarray] = field(default_factory=dict)
     reference_row: dict[str, int] = field(default_factory=dict)
 
@@ -227,23 +228,34 @@ class UnifiedTask(Task):
 
     # ------------------------------------------------------------------ judging
     def load_judges(self, runtime: RuntimeOptions) -> UnifiedJudges:
-        """Every encoder (strict: any failure is an error) and the LPIPS scorer if asked."""
+        """Every encoder (strict: any failure is an error) and the LPIPS scorer if asked.
+
+        Called before any model work, so a missing or broken encoder fails first; but only
+        described here (checkpoint resolved, weight files checked, preprocessing built): the
+        weights load in ``prepare_scoring``, after the model left the device (see CONTRIBUTING.md).
+        """
         from unified_bench.metrics.encoders.loader import load_encoder
 
         encoders = [
-            load_encoder(spec, runtime.device, self.config.encoder_dtype, self.config.encoder_batch_size)
+            load_encoder(
+                spec, runtime.device, self.config.encoder_dtype, self.config.encoder_batch_size, defer_weights=True
+            )
             for spec in self.config.encoders
         ]
-        lpips_scorer = None
-        if "lpips" in self.config.aux:
-            from unified_bench.metrics.lpips_metric import LpipsScorer
+        judges = UnifiedJudges(encoders, device=runtime.device)
+        if "lpips" in self.config.aux and self.config.lpips_pretrained_trunk:
+            judges.lpips = self._lpips(runtime.device)  # downloads the trunk now: fails before any work
+        return judges
 
-            lpips_scorer = LpipsScorer(
-                net=self.config.lpips_net,
-                pretrained_trunk=self.config.lpips_pretrained_trunk,
-                device=runtime.device,
-            )
-        return UnifiedJudges(encoders, lpips_scorer)
+    def _lpips(self, device: str) -> Any:
+        from unified_bench.metrics.lpips_metric import LpipsScorer
+
+        return LpipsScorer(
+            net=self.config.lpips_net,
+            pretrained_trunk=self.config.lpips_pretrained_trunk,
+            device=device,
+            defer_device=True,
+        )
 
     def judge_identity(self, judges: UnifiedJudges) -> dict[str, Any]:
         return {
@@ -257,6 +269,16 @@ class UnifiedTask(Task):
         from unified_bench.core.atomic import atomic_write_bytes
         from unified_bench.metrics.feature_cache import embed_references_all
 
+        for enc in judges.encoders:  # the model under test has left the device by now
+            load = getattr(enc, "load_weights", None)
+            if load is not None:
+                load()
+        if "lpips" in self.config.aux and judges.lpips is None:
+            # Random trunk (tests and the demo only): drawn from the run's global RNG stream, after
+            # the model and encoder weights loaded, as it always was, so its numbers do not move.
+            judges.lpips = self._lpips(judges.device)
+        if judges.lpips is not None:
+            judges.lpips.to_device()
         refs = list(dataset)
         judges.reference_features = embed_references_all(judges.encoders, refs)
         judges.reference_row = {ref.id: i for i, ref in enumerate(refs)}
@@ -337,6 +359,11 @@ class UnifiedTask(Task):
 
     def non_standard_reasons(self, dataset: ImageSet, limit: int | None, seed: int) -> list[str]:
         return non_standard_reasons(self.config, dataset, limit, seed)
+
+    def output_summary(self, samples: Sequence[SampleRecord]) -> dict[str, Any]:
+        """``n_prompts_truncated``: samples whose caption the generator's text encoder cut short
+        (each sample's ``outputs.prompt_truncated_tokens`` says by how much); the report shows it."""
+        return {"n_prompts_truncated": sum(1 for s in samples if (s.outputs.get("prompt_truncated_tokens") or 0) > 0)}
 
 
 def reference_caption_records(dataset: Iterable[ReferenceImage]) -> dict[str, dict[str, Any]]:
@@ -419,6 +446,9 @@ def unified_sample_record(
             "caption": caption["text"] if caption is not None else None,
             "generated_image": generated["image"] if generated is not None else None,
             "generated_sha256": generated["sha256"] if generated is not None else None,
+            # Tokens of the caption the generator's text encoder cut off (0: none, or not reported).
+            "prompt_truncated_tokens": int(generated.get("notes", {}).get("prompt_truncated_tokens", 0))
+            if generated is not None else None,
         },
         scores=scores,
     )

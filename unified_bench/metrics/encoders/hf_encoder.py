@@ -44,6 +44,12 @@ def processor_backend(processor: Any) -> str:
     return "unknown"
 
 
+#: Weight files a saved transformers model holds (single file or sharded).
+_WEIGHT_FILES = (
+    "model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json",
+)
+
+
 class HFImageEncoder(TorchImageEncoder):
     """A transformers vision model + its AutoImageProcessor, on a pinned image-processing backend."""
 
@@ -60,6 +66,12 @@ class HFImageEncoder(TorchImageEncoder):
         raise NotImplementedError
 
     def _load(self, checkpoint: ResolvedCheckpoint) -> None:
+        self._describe(checkpoint)
+        self._load_weights()
+
+    def _describe(self, checkpoint: ResolvedCheckpoint) -> None:
+        """Revision, architecture check, weight files present and readable, image processor."""
+        from safetensors import SafetensorError
         from transformers import AutoImageProcessor
 
         revision = None
@@ -75,6 +87,7 @@ class HFImageEncoder(TorchImageEncoder):
                 )
             config_path = Path(checkpoint.location) / "config.json"
             self.revision = content_hash(checkpoint.location)
+        self._hub_revision = revision
         # Checked on the saved config, before loading: a model class given another architecture's
         # config may "load" it with random weights and a mere warning.
         model_type = json.loads(Path(config_path).read_text()).get("model_type", "")
@@ -87,19 +100,55 @@ class HFImageEncoder(TorchImageEncoder):
             self.processor = AutoImageProcessor.from_pretrained(
                 checkpoint.location, revision=revision, backend=self.image_backend
             )
+            self._check_weight_files(checkpoint, Path(config_path).parent)
+        except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
+            mapped = self._load_error(exc, checkpoint)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        self._check_backend()
+
+    def _check_weight_files(self, checkpoint: ResolvedCheckpoint, folder: Path) -> None:
+        """Weights present (a hub checkpoint's are downloaded now) and safetensors headers readable.
+
+        Why now: the weights themselves load only for scoring, after the model stages; a missing or
+        truncated file must still fail the run before any model work."""
+        files = [folder / n for n in _WEIGHT_FILES if (folder / n).is_file()]
+        if checkpoint.is_hub and not files:
+            for name in _WEIGHT_FILES[:2]:
+                try:
+                    files = [hub_file(checkpoint.location, name, self.name, revision=self._hub_revision)]
+                    break
+                except EncoderError:
+                    continue
+        if not files:
+            raise OSError(f"no weight file ({', '.join(_WEIGHT_FILES)}) in {folder}")
+        for path in files:
+            if path.suffix == ".safetensors":
+                from safetensors import safe_open
+
+                with safe_open(str(path), framework="pt") as handle:  # reads the header only
+                    handle.keys()
+
+    def _load_weights(self) -> None:
+        checkpoint = self.checkpoint
+        try:
             # Straight onto the device in the requested dtype (no fp32 copy in host RAM first).
             self.model = self._model_class().from_pretrained(
-                checkpoint.location, revision=revision, dtype=self.torch_dtype, device_map=self.device
+                checkpoint.location, revision=self._hub_revision, dtype=self.torch_dtype, device_map=self.device
             )
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            if checkpoint.is_hub:
-                mapped = hub_error(exc, checkpoint.location, self.name)
-                if mapped is exc:
-                    raise
-                raise mapped from exc
-            raise local_load_error(exc, checkpoint.location, self.name) from exc
+            mapped = self._load_error(exc, checkpoint)
+            if mapped is exc:
+                raise
+            raise mapped from exc
         self.model.eval()
-        self._check_backend()
+
+    def _load_error(self, exc: BaseException, checkpoint: ResolvedCheckpoint) -> BaseException:
+        if checkpoint.is_hub:
+            mapped = hub_error(exc, checkpoint.location, self.name)
+            return exc if mapped is exc else mapped
+        return local_load_error(exc, checkpoint.location, self.name)
 
     def _check_backend(self) -> None:
         """Refuse a processor that silently fell back to another backend than the protocol's."""

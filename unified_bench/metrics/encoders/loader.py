@@ -17,8 +17,14 @@ ENCODERS.register("dinov3", "unified_bench.metrics.encoders.dinov3:Dinov3Encoder
 ENCODERS.register("longclip", "unified_bench.metrics.encoders.longclip:LongClipEncoder")
 
 
-def load_encoder(spec: EncoderSpec, device: str = "cpu", dtype: str = "fp32", batch_size: int = 8) -> ImageEncoder:
-    """Load the encoder ``spec`` names onto ``device`` in ``dtype`` (raises SpecError / EncoderError)."""
+def load_encoder(
+    spec: EncoderSpec, device: str = "cpu", dtype: str = "fp32", batch_size: int = 8, *, defer_weights: bool = False
+) -> ImageEncoder:
+    """Load the encoder ``spec`` names onto ``device`` in ``dtype`` (raises SpecError / EncoderError).
+
+    ``defer_weights``: resolve and check the checkpoint now, load the weights on first use
+    (``load_weights`` / ``embed``); the runner's way of keeping encoders off the device while the
+    model under test runs."""
     cls = ENCODERS.get(spec.name)
     checkpoint = spec.checkpoint or STANDARD_ENCODERS.get(spec.name)
     if checkpoint is None:  # a registered encoder outside the standard protocol needs a checkpoint
@@ -28,4 +34,6 @@ def load_encoder(spec: EncoderSpec, device: str = "cpu", dtype: str = "fp32", ba
             f"Encoder '{spec.name}' has no standard checkpoint.",
             f"Give one explicitly, e.g. {spec.name}=ORG/NAME or {spec.name}=/path/to/weights.",
         )
+    if defer_weights:
+        return cls(checkpoint, device=device, dtype=dtype, batch_size=batch_size, defer_weights=True)  # type: ignore[call-arg]
     return cls(checkpoint, device=device, dtype=dtype, batch_size=batch_size)

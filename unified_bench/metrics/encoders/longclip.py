@@ -37,11 +37,19 @@ LONGCLIP_FILENAME = "longclip-L.pt"
 _LONGCLIP_ONLY_KEYS = ("positional_embedding_res", "mask1", "mask2")
 
 
-def load_longclip_state_dict(path: str | Path) -> dict[str, Any]:
-    """Read ``longclip-L.pt`` safely (tensors only) and drop the LongCLIP-only text keys."""
+def load_longclip_state_dict(path: str | Path, mmap: bool = False) -> dict[str, Any]:
+    """Read ``longclip-L.pt`` safely (tensors only) and drop the LongCLIP-only text keys.
+
+    ``mmap``: map the file instead of reading it (shapes only are needed); a legacy-format file
+    that cannot be mapped is read in full."""
     import torch
 
-    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
+    except RuntimeError:
+        if not mmap:
+            raise
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or "visual.conv1.weight" not in state:
@@ -77,21 +85,26 @@ class LongClipEncoder(TorchImageEncoder):
         return path
 
     def _load(self, checkpoint: ResolvedCheckpoint) -> None:
-        import torch
-        from open_clip.model import build_model_from_openai_state_dict
+        self._describe(checkpoint)
+        self._load_weights()
+
+    def _describe(self, checkpoint: ResolvedCheckpoint) -> None:
+        """Weight file, revision, and the image resolution read from the tensor shapes (memory-mapped,
+        so no weight is read): the preprocessing is known and a wrong file fails before any work."""
         from open_clip.transform import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD, image_transform
 
         path = self._weights_path(checkpoint)
         try:
-            state = load_longclip_state_dict(path)
-            model = build_model_from_openai_state_dict(state, quick_gelu=True)
+            state = load_longclip_state_dict(path, mmap=True)
+            patch = int(state["visual.conv1.weight"].shape[-1])
+            grid = round((int(state["visual.positional_embedding"].shape[0]) - 1) ** 0.5)
         except EncoderError:
             raise
         except (OSError, RuntimeError, KeyError, ValueError, EOFError) as exc:
             raise local_load_error(exc, str(path), self.name) from exc
-        self.model = model.to(self.device, torch.float32).eval()
-        size = self.model.visual.image_size
-        self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        del state
+        self._weights_file = path
+        self.image_size = patch * grid
         self.transform = image_transform(
             self.image_size,
             is_train=False,
@@ -100,6 +113,26 @@ class LongClipEncoder(TorchImageEncoder):
             resize_mode="shortest",
             interpolation="bicubic",
         )
+
+    def _load_weights(self) -> None:
+        import torch
+        from open_clip.model import build_model_from_openai_state_dict
+
+        path = self._weights_file
+        try:
+            state = load_longclip_state_dict(path)
+            model = build_model_from_openai_state_dict(state, quick_gelu=True)
+        except EncoderError:
+            raise
+        except (OSError, RuntimeError, KeyError, ValueError, EOFError) as exc:
+            raise local_load_error(exc, str(path), self.name) from exc
+        size = model.visual.image_size
+        if int(size[0] if isinstance(size, (tuple, list)) else size) != self.image_size:
+            raise EncoderError(
+                f"'{path}' changed since it was checked (image size {size}, not {self.image_size}).",
+                "Run the same command again.",
+            )
+        self.model = model.to(self.device, torch.float32).eval()
 
     def preprocess(self, images: Sequence[Image]) -> torch.Tensor:
         import torch

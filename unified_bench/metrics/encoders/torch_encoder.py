@@ -47,7 +47,15 @@ class TorchImageEncoder(ImageEncoder):
     #: half cast breaks modules that keep their norms in fp32 (open_clip's LayerNorm in LongCLIP).
     half_via_autocast: bool = False
 
-    def __init__(self, checkpoint: str, device: str = "cpu", dtype: str = "fp32", batch_size: int = 8) -> None:
+    def __init__(
+        self,
+        checkpoint: str,
+        device: str = "cpu",
+        dtype: str = "fp32",
+        batch_size: int = 8,
+        *,
+        defer_weights: bool = False,
+    ) -> None:
         if batch_size < 1:
             raise EncoderError(f"Encoder batch size must be at least 1 (got {batch_size}).", "Pass 1 or more.")
         self.checkpoint = resolve_checkpoint(checkpoint, self.name)
@@ -57,14 +65,47 @@ class TorchImageEncoder(ImageEncoder):
         self.batch_size = batch_size
         self.revision: str = ""
         self._fingerprint: dict[str, Any] | None = None
-        self._load(self.checkpoint)
+        self.model: Any = None
+        #: How many times the weights were loaded (deferred encoders: once, at scoring).
+        self.weights_loads = 0
+        self._describe(self.checkpoint)
         if not self.revision:
-            raise AssertionError(f"{type(self).__name__}._load must set self.revision")
+            raise AssertionError(f"{type(self).__name__}._describe must set self.revision")
+        if not defer_weights:
+            self.load_weights()
 
     # -- subclass hooks -------------------------------------------------------------------------
     @abstractmethod
     def _load(self, checkpoint: ResolvedCheckpoint) -> None:
         """Load model + preprocessing onto ``self.device``/``self.torch_dtype``; set ``self.revision``."""
+
+    def _describe(self, checkpoint: ResolvedCheckpoint) -> None:
+        """Resolve and validate the checkpoint and build the preprocessing, without the weights:
+        everything ``fingerprint`` needs, and every check that fails fast. Default (an encoder that
+        does not split the two): the full ``_load``."""
+        self._load(checkpoint)
+        self.weights_loads += 1
+
+    def _load_weights(self) -> None:
+        """Load the weights ``_describe`` left out into ``self.model``. Default: ``_load`` again."""
+        self._load(self.checkpoint)
+
+    # -- weights --------------------------------------------------------------------------------
+    @property
+    def weights_loaded(self) -> bool:
+        """Whether the weights are in memory now (never loads them)."""
+        return self.model is not None
+
+    def load_weights(self) -> None:
+        """Load the weights onto ``self.device`` unless they already are (idempotent).
+
+        Why separate from the constructor: the runner describes the encoders before any model
+        work (a missing or wrong checkpoint fails then) but loads their weights only for scoring,
+        so they never share the device with the model under test."""
+        if self.model is None:
+            logger.info("loading the %s encoder weights on %s (%s)", self.name, self.device, self.dtype)
+            self._load_weights()
+            self.weights_loads += 1
 
     @abstractmethod
     def preprocess(self, images: Sequence[Image]) -> torch.Tensor:
@@ -123,6 +164,7 @@ class TorchImageEncoder(ImageEncoder):
         images = list(images)
         if not images:
             return np.zeros((0, 0), dtype=np.float32)
+        self.load_weights()
         rows = []
         with torch.inference_mode():
             for start in range(0, len(images), self.batch_size):

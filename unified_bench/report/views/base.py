@@ -17,6 +17,8 @@ class SampleMedia:
     text: str | None
     #: True when a missing image is explained by the sample's failure (no "missing file" note).
     expected_gaps: tuple[bool, ...] = ()
+    #: Facts about how the sample's outputs were made, shown under its text (e.g. a truncated prompt).
+    notes: tuple[str, ...] = ()
 
 
 class SampleView:

@@ -19,4 +19,6 @@ class UnifiedView(SampleView):
         gen = thumbnail_for(run_dir, out.get("generated_image"), "failed" if sample.status == "failed" else "no image")
         caption = out.get("caption")
         expected_gap = sample.status == "failed" and not out.get("generated_image")
-        return SampleMedia((ref, gen), caption if isinstance(caption, str) else None, (False, expected_gap))
+        cut = out.get("prompt_truncated_tokens") or 0
+        notes = (f"generator's text encoder truncated this caption: {cut} tokens not used",) if cut > 0 else ()
+        return SampleMedia((ref, gen), caption if isinstance(caption, str) else None, (False, expected_gap), notes)
