@@ -45,6 +45,9 @@ class TimedExecutor:
         self.clock.setdefault("start", time.perf_counter())
         return self.inner.run(call)
 
+    def release(self, capabilities_done) -> None:
+        self.inner.release(capabilities_done)
+
     def close(self) -> None:
         self.clock["end"] = time.perf_counter()
         self.inner.close()

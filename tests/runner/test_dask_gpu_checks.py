@@ -41,7 +41,12 @@ def test_worker_model_cache_key_ignores_batch_size_and_seed():
     assert dask_executor.model_key(model, a) != dask_executor.model_key(model, RuntimeOptions("cpu", "bf16"))
 
 
-def test_in_flight_scales_with_workers():
+def test_in_flight_scales_with_workers_and_the_runner_sees_a_concurrent_executor():
+    from unified_bench.runner.executor import ConcurrentExecutor
+
     client = FakeClient({"a": {}, "b": {}, "c": {}})
     executor = dask_executor.DaskExecutor(client, parse_model_spec("hf:org/m"), RuntimeOptions("cpu", "fp32"))
     assert executor.max_in_flight == 6
+    # Every member of the protocol (run, submit, release, close, max_in_flight): otherwise the runner
+    # would silently take the one-batch-at-a-time path and a cluster would run on one worker.
+    assert isinstance(executor, ConcurrentExecutor)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from unified_bench.core.hashing import canonical_json
 from unified_bench.errors import SpecError, UnifiedBenchError
+from unified_bench.models.base import Capability
 from unified_bench.runner.executor import BatchCall, call_adapter
 from unified_bench.specs import ClusterSpec, ModelSpec, RunSpec, RuntimeOptions
 
@@ -87,6 +88,13 @@ def _release_locked() -> int:
     return n
 
 
+def release_worker_capabilities(capabilities_done: frozenset[Capability]) -> None:
+    """Free the worker model's weights that serve only ``capabilities_done`` (``ModelAdapter.release``)."""
+    with _WORKER_LOCK:
+        for adapter in _WORKER_MODELS.values():
+            adapter.release(capabilities_done)
+
+
 def release_worker_models() -> int:
     """Close the worker's model (before the client scores: judges may need that GPU memory)."""
     with _WORKER_LOCK:
@@ -128,6 +136,13 @@ class DaskExecutor:
 
     def run(self, call: BatchCall) -> list[dict[str, Any]]:
         return self.submit(call).result()
+
+    def release(self, capabilities_done: frozenset[Capability]) -> None:
+        """After a stage: free, on every worker and here, the weights no later stage needs (a
+        composite's captioner before its generator loads)."""
+        if self._local_adapter is not None:
+            self._local_adapter.release(capabilities_done)
+        self.client.run(release_worker_capabilities, capabilities_done)
 
     def close(self) -> None:
         """Free the workers' models, the client's copy (loaded for the checks and identities), then
