@@ -12,7 +12,7 @@ import logging
 import sys
 
 from data_pipeline.errors import DataPipelineError
-from unified_bench.core.errors import UnifiedBenchError
+from unified_bench.core.errors import UnifiedBenchError, report
 
 log = logging.getLogger("data_pipeline")
 
@@ -60,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write("valid\n" if not problems else f"{len(problems)} problem(s)\n")
         return 0 if not problems else 1
     except UnifiedBenchError as exc:  # DataPipelineError and shared helpers (missing dependency)
-        sys.stderr.write(f"error: {exc}\n")
-        return exc.exit_code
+        return report(exc)
 
 
 def _build(args: argparse.Namespace) -> int:

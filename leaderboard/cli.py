@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from leaderboard.settings import DEFAULT_DB_URL, Settings
-from unified_bench.errors import UnifiedBenchError
+from unified_bench.errors import UnifiedBenchError, report
 
 DB_ENV = "UNIFIED_LEADERBOARD_DB"
 
@@ -169,10 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except UnifiedBenchError as exc:
-        print(f"error: {exc.problem}", file=sys.stderr)
-        if exc.fix:
-            print(f"  fix: {exc.fix}", file=sys.stderr)
-        return exc.exit_code
+        return report(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,5 +13,6 @@ from unified_bench.core.errors import (  # noqa: F401
     SchemaError,
     SpecError,
     UnifiedBenchError,
+    report,
     require,
 )

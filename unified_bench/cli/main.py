@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from unified_bench import __version__
-from unified_bench.errors import UnifiedBenchError
+from unified_bench.errors import UnifiedBenchError, report
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,10 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except UnifiedBenchError as exc:
-        print(f"error: {exc.problem}", file=sys.stderr)
-        if exc.fix:
-            print(f"  fix: {exc.fix}", file=sys.stderr)
-        return exc.exit_code
+        return report(exc)
     except KeyboardInterrupt:
         print("interrupted: finished items are cached; run the same command again to resume.", file=sys.stderr)
         return 130

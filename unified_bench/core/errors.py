@@ -62,3 +62,17 @@ def require(module: str, extra_hint: str = ""):
             f"The Python package '{module}' is required here but could not be imported ({exc}).",
             extra_hint or f"pip install {pkg}",
         ) from exc
+
+
+def report(exc: UnifiedBenchError) -> int:
+    """Print ``error: <problem>`` and ``  fix: <how>`` on stderr; return the exit code.
+
+    Why one function: every command line of the project (``unified-bench``, ``unified-data``,
+    ``unified-leaderboard``) shows a user error the same way.
+    """
+    import sys
+
+    print(f"error: {exc.problem}", file=sys.stderr)
+    if exc.fix:
+        print(f"  fix: {exc.fix}", file=sys.stderr)
+    return exc.exit_code
