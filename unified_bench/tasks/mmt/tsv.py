@@ -272,6 +272,24 @@ def _reader(lines: _Lines) -> Any:
     return csv.reader(lines, delimiter="\t", quotechar='"', doublequote=True, strict=False)
 
 
+def _data_rows(lines: _Lines, reader: Any, path: str) -> Iterator[tuple[int, int, list[str]]]:
+    """(1-based data-row number, byte offset where the row starts, fields) for every non-blank row
+    after the header; a CSV syntax error names the row. Both passes over a file read rows this way."""
+    row = 0
+    while True:
+        offset = lines.pos
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise _row_error(path, row + 1, None, f"CSV syntax error ({exc})") from exc
+        if not fields:
+            continue  # blank line
+        row += 1
+        yield row, offset, fields
+
+
 @dataclass(frozen=True)
 class _Header:
     names: tuple[str, ...]
@@ -466,18 +484,7 @@ class MCQDataset:
         reader = _reader(lines)
         header = self._read_header(reader, path)
         numeric = _NumericColumns(header)
-        row = 0
-        while True:
-            offset = lines.pos
-            try:
-                fields = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                raise _row_error(path, row + 1, None, f"CSV syntax error ({exc})") from exc
-            if not fields:
-                continue  # blank line
-            row += 1
+        for row, offset, fields in _data_rows(lines, reader, path):
             rec = _parse_row(fields, header, path, row)
             numeric.update(fields)
             if rec.index in seen:
@@ -589,18 +596,7 @@ class MCQDataset:
             lines = _Lines(fh, path)
             reader = _reader(lines)
             next(reader)
-            row = 0
-            while True:
-                offset = lines.pos
-                try:
-                    fields = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    raise _row_error(path, row + 1, None, f"CSV syntax error ({exc})") from exc
-                if not fields:
-                    continue
-                row += 1
+            for row, offset, fields in _data_rows(lines, reader, path):
                 rec = _parse_row(fields, header, path, row)
                 if _missing(rec.image):
                     continue
