@@ -187,8 +187,8 @@ class GenevalTask(Task):
                 records[iid] = base | {"status": "failed", "error": "missing image"}
             else:
                 path = Path(im.path).resolve()
-                records[iid] = base | {"status": "ok", "image": str(path), "sha256": sha256_file(path),
-                                       "key": sha256_file(path)}
+                digest = sha256_file(path)  # the image's identity: its score key part and its record key
+                records[iid] = base | {"status": "ok", "image": str(path), "sha256": digest, "key": digest}
         return records
 
     # ------------------------------------------------------------------ judging
