@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from leaderboard.db.models import Submission, Thumbnail, Token, utcnow
 from leaderboard.settings import Settings
+from unified_bench.core.hashing import canonical_json
 from unified_bench.errors import UnifiedBenchError
 from unified_bench.results.schema import Aggregate, Results, parse_results
 
@@ -49,7 +50,8 @@ class Refusal(Exception):
 
 
 def canonical_hash(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    """sha256 of the project's one canonical JSON form (the CLI's cache keys use the same)."""
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
 
 
 def dedup_fields(results: Results) -> dict[str, Any]:

@@ -279,15 +279,20 @@ def test_caption_request_is_text_first_with_explicit_decoding_and_per_item_seeds
     assert sorted(b["seed"] for b in server.chat_posts()) == [5, 6, 6, 7]
 
 
-def test_answer_sends_the_question_then_every_image():
+@pytest.mark.parametrize(("images_first", "order"), [
+    (True, ["image_url", "image_url", "text"]),  # the multiple-choice reference prompt (default)
+    (False, ["text", "image_url", "image_url"]),
+])
+def test_answer_sends_images_and_question_in_the_settings_order(images_first, order):
     images = _images(3)
+    settings = AnswerSettings(images_first=images_first)
     with ServedTestServer() as server:
         adapter = _adapter(server)
-        out = adapter.answer([images[:2], images[2:]], ["Which?", "Why?"], AnswerSettings(), [1, 2])
+        out = adapter.answer([images[:2], images[2:]], ["Which?", "Why?"], settings, [1, 2])
     assert out == [expected_reply("Which?", [_png(images[0]), _png(images[1])], 1),
                    expected_reply("Why?", [_png(images[2])], 2)]
     first = next(b for b in server.chat_posts() if b["seed"] == 1)
-    assert [p["type"] for p in first["messages"][0]["content"]] == ["text", "image_url", "image_url"]
+    assert [p["type"] for p in first["messages"][0]["content"]] == order
     assert first["temperature"] == 0.0  # greedy answers
 
 

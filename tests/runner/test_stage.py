@@ -25,11 +25,12 @@ def test_fixed_batches_and_resume_compute_only_missing(tmp_path):
     calls.clear()
     out, summary = run_stage("t", _items(5), RecordStore(tmp_path / "s.jsonl"), compute, 2, False)
     assert calls == [] and summary.cached == 5
-    # A changed key for one item recomputes exactly its (fixed) batch, writing only that item.
+    # A changed key for one item recomputes exactly that item (in its fixed batch), not its neighbour:
+    # items are seeded one by one, so a finished neighbour is never computed (or rewritten) again.
     items = _items(5)
     items[3] = StageItem("3", "changed", 3)
     out, summary = run_stage("t", items, RecordStore(tmp_path / "s.jsonl"), compute, 2, False)
-    assert calls == [(1, ["2", "3"])] and summary.computed == 1 and summary.cached == 4
+    assert calls == [(1, ["3"])] and summary.computed == 1 and summary.cached == 4
 
 
 def test_failing_batch_falls_back_to_single_items(tmp_path):
@@ -72,3 +73,22 @@ def test_validate_rejects_stale_cache(tmp_path):
     run_stage("t", _items(2), RecordStore(tmp_path / "s.jsonl"), compute, 1, False,
               validate=lambda rec: rec["id"] != "1")
     assert calls == [1]
+
+
+def test_a_failed_item_is_retried_alone_on_the_next_run(tmp_path):
+    calls = []
+    broken = {"2"}
+
+    def compute(batch, index):
+        calls.append([b.id for b in batch])
+        if broken & {b.id for b in batch}:
+            raise ValueError("bad item 2")
+        return [{"value": b.payload} for b in batch]
+
+    out, _ = run_stage("t", _items(4), RecordStore(tmp_path / "s.jsonl"), compute, 4, False)
+    assert out["2"]["status"] == "failed"
+    calls.clear()
+    broken.clear()
+    out, summary = run_stage("t", _items(4), RecordStore(tmp_path / "s.jsonl"), compute, 4, False)
+    assert calls == [["2"]] and summary.computed == 1 and summary.cached == 3
+    assert out["2"] == {"id": "2", "key": "k2", "value": 2, "status": "ok"}

@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "hf:deepseek-community/Janus-Pro-1B --device cuda. Task flags: --task NAME --help.",
         add_help=False,
     )
-    p.set_defaults(handler=run, parser=p)
+    p.set_defaults(handler=run)
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:

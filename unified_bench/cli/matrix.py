@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "Task flags: unified-bench evaluate --task unified --help.",
         add_help=False,
     )
-    p.set_defaults(handler=run, parser=p)
+    p.set_defaults(handler=run)
 
 
 def build_matrix_parser(task_name: str) -> argparse.ArgumentParser:

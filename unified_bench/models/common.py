@@ -333,8 +333,8 @@ class ChatUnderstanding:
     ) -> list[str]:
         return self._chat(images, questions, settings, seeds)
 
-    def prompt_layout(self) -> dict[str, str]:
-        """Order of text and image in the rendered caption/answer prompt (recorded in results.json);
+    def prompt_layout(self) -> dict[str, str] | None:
+        """Order of text and image in the rendered caption prompt (recorded in results.json);
         ``None`` for a checkpoint that does not caption or answer (e.g. Emu3-Gen)."""
         from unified_bench.models.base import Capability
 

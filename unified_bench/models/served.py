@@ -157,8 +157,8 @@ class ServedAdapter(ModelAdapter):
     def prompt_layout(self) -> dict[str, str]:
         return {
             "order": "text-image",
-            "reason": "chat content parts are sent text first, then the images; the server's chat template "
-            "makes the final token order",
+            "reason": "caption requests send the text part first, then the image (answers follow "
+            "AnswerSettings.images_first); the server's chat template makes the final token order",
         }
 
     # -- settings ------------------------------------------------------------------------------
@@ -257,11 +257,13 @@ class ServedAdapter(ModelAdapter):
         settings: AnswerSettings,
         seeds: Sequence[int],
     ) -> list[str]:
-        contents = [
-            [{"type": "text", "text": q}, *({"type": "image_url", "image_url": {"url": image_data_url(im)}}
-                                            for im in ims)]
-            for ims, q in zip(images, questions, strict=True)
-        ]
+        contents = []
+        for ims, q in zip(images, questions, strict=True):
+            text = [{"type": "text", "text": q}]
+            pictures = [{"type": "image_url", "image_url": {"url": image_data_url(im)}} for im in ims]
+            # Multiple-choice references send the images first (AnswerSettings.images_first), as the
+            # local adapters do; captions send the text first (the unified protocol).
+            contents.append(pictures + text if settings.images_first else text + pictures)
         return self._chat_batch(contents, settings, seeds, "answer")
 
     def generate(self, prompts: Sequence[str], settings: GenerationSettings, seeds: Sequence[int]) -> list[Image]:

@@ -91,7 +91,8 @@ class SampleRecord(_Strict):
     """One data-set item. ``outputs`` and ``scores`` keys depend on the benchmark.
 
     ``groups`` names the sample's groups (e.g. ``{"tag": "counting"}``) for per-group aggregates;
-    ``seeds`` the seed each of its model outputs was drawn with (``stage[#repeat]`` -> seed).
+    ``seeds`` the seed each of its model outputs was drawn with (``"stage:item_id"`` -> seed, where
+the item id is the sample id, with ``#repeat`` after the first repeat).
     """
 
     id: str

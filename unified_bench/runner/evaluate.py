@@ -431,7 +431,7 @@ def _with_run_details(
 def _score(
     task: Task, judges: Any, dataset: Any, outputs: _Outputs, run_dir: RunDir, show_progress: bool
 ) -> tuple[dict[str, dict[str, Any]], StageSummary]:
-    task.prepare_scoring(judges, dataset, run_dir.path)
+    task.prepare_scoring(judges, dataset, run_dir.path, show_progress)
     judge_id = task.judge_identity(judges)
     bench = f"{task.name}@{task.version}"
 

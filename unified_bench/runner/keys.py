@@ -1,8 +1,8 @@
 """Cache keys and derived seeds.
 
 Why: a cached item is reused only if *everything* that changes it is identical: which model
-answered (ids + resolved revisions), the prompt, decoding/generation settings, seed, batch
-size (batch-seeded sampling), device type, dtype and benchmark version. The key is the sha256
+component answered (ids + resolved revisions), the inputs, decoding/generation settings, seed,
+device type and dtype. The batch size is not a part: every item is seeded on its own. The key is the sha256
 of the canonical JSON of those parts, so adding a part can never collide with an old key.
 """
 

@@ -1,9 +1,10 @@
 """Run one stage of a task over items in fixed batches, with caching, resume and progress.
 
-Why fixed batches: sampling backends seed a whole batch at once, so a resumed run must see
-exactly the batches (and seeds) an uninterrupted run would. Batch ``k`` always holds items
-``k*B .. (k+1)*B-1`` of the stage's full item list; a batch whose items are all cached is
-skipped, any other batch is recomputed whole and only its missing records are written.
+Why fixed batches: batch ``k`` always holds items ``k*B .. (k+1)*B-1`` of the stage's full item
+list, so progress, the in-flight window and the per-item fallback behave the same on every run.
+Only the items of a batch that are not cached are computed: every item is seeded on its own (its
+output never depends on its batch neighbours), so a finished item is never computed, or its image
+rewritten, again.
 
 Per-item failures are recorded (``status: failed`` with the error) instead of aborting the
 run; a batch that raises is retried one item at a time so one bad item cannot sink its
@@ -110,6 +111,7 @@ class _InFlight:
     existing: dict[str, dict[str, Any] | None]
     done: dict[str, bool]
     pending: Pending | None  # None: nothing to compute (every item cached or shared)
+    todo: list[StageItem[Any]] = field(default_factory=list)  # the items ``pending`` computes
     shared: list[dict[str, Any]] = field(default_factory=list)  # records taken from the shared cache
 
 
@@ -159,9 +161,10 @@ def run_stage(
                     existing[it.id], done[it.id] = record, True
                     hits.append(record)
         if all(done.values()):
-            return _InFlight(index, batch, existing, done, None, hits)
-        pending = submit(batch, index) if submit is not None else _Ready(compute, batch, index)
-        return _InFlight(index, batch, existing, done, pending, hits)
+            return _InFlight(index, batch, existing, done, None, shared=hits)
+        todo = [it for it in batch if not done[it.id]]
+        pending = submit(todo, index) if submit is not None else _Ready(compute, todo, index)
+        return _InFlight(index, batch, existing, done, pending, shared=hits, todo=todo)
 
     def finish(flight: _InFlight, bar: Any) -> None:
         batch, existing, done = flight.batch, flight.existing, flight.done
@@ -173,13 +176,16 @@ def run_stage(
             counts["cached"] += len(batch) - len(shared_ids)
             bar.update(len(batch))
             return
-        values = _result_with_fallback(name, compute, flight.pending, batch, flight.index)
+        values = dict(zip((it.id for it in flight.todo),
+                          _result_with_fallback(name, compute, flight.pending, flight.todo, flight.index),
+                          strict=True))
         to_write = list(flight.shared)
-        for item, value in zip(batch, values, strict=True):
+        for item in batch:
             if done[item.id]:
                 results[item.id] = existing[item.id]  # type: ignore[assignment]
                 counts["cached"] += item.id not in shared_ids
                 continue
+            value = values[item.id]
             record = {"id": item.id, "key": item.key, **item.meta, **value}
             record.setdefault("status", "ok")
             if record["status"] != "ok":

@@ -152,7 +152,9 @@ class Task(ABC):
         """Everything about the judges that changes a score (checkpoints, preprocessing): score key."""
         return {}
 
-    def prepare_scoring(self, judges: Any, dataset: Dataset, run_dir: Path) -> None:  # noqa: B027
+    def prepare_scoring(  # noqa: B027 - optional hook
+        self, judges: Any, dataset: Dataset, run_dir: Path, show_progress: bool = True
+    ) -> None:
         """One-off work before scoring (e.g. embed every reference image once). Default: none."""
 
     @abstractmethod

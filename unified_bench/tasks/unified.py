@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 
 BENCHMARK_NAME = "unified"
 BENCHMARK_VERSION = "1.0"
-NEEDS = frozenset({Capability.CAPTION, Capability.GENERATE})
 AUX_METRICS = ("lpips", "ssim", "psnr")
 STANDARD_IMAGE_SET = "uae-100"
 CAPTION_SOURCES = ("model", "reference")
@@ -264,7 +263,9 @@ class UnifiedTask(Task):
             "lpips": judges.lpips.details() if judges.lpips is not None else None,
         }
 
-    def prepare_scoring(self, judges: UnifiedJudges, dataset: ImageSet, run_dir: Path) -> None:
+    def prepare_scoring(
+        self, judges: UnifiedJudges, dataset: ImageSet, run_dir: Path, show_progress: bool = True
+    ) -> None:
         """Embed every reference once (cached across runs) and copy it into the run directory."""
         from unified_bench.core.atomic import atomic_write_bytes
         from unified_bench.metrics.feature_cache import embed_references_all
@@ -280,7 +281,7 @@ class UnifiedTask(Task):
         if judges.lpips is not None:
             judges.lpips.to_device()
         refs = list(dataset)
-        judges.reference_features = embed_references_all(judges.encoders, refs)
+        judges.reference_features = embed_references_all(judges.encoders, refs, progress=show_progress)
         judges.reference_row = {ref.id: i for i, ref in enumerate(refs)}
         for ref in refs:
             target = run_dir / reference_path(ref)
@@ -291,7 +292,7 @@ class UnifiedTask(Task):
         generated = outputs.get("generate", {}).get(sample.id)
         if generated is None:
             return None
-        return ScoreInput(sample.id, (sample, generated), {"generation": generated["key"], "reference": sample.sha256})
+        return ScoreInput(sample.id, (sample, generated), {"generation": generated["key"], "image": generated["sha256"], "reference": sample.sha256})
 
     def score_batch(self, judges: UnifiedJudges, batch: Sequence[ScoreInput], run_dir: Path) -> list[dict[str, Any]]:
         from PIL import Image as PILImage
@@ -353,9 +354,6 @@ class UnifiedTask(Task):
         ]
         lpips_details = judges.lpips.details() if judges.lpips is not None else {}
         return metrics + [aux_metric_info(name, lpips_details) for name in self.config.aux]
-
-    def settings_record(self) -> dict[str, Any]:
-        return self.config.to_dict()
 
     def non_standard_reasons(self, dataset: ImageSet, limit: int | None, seed: int) -> list[str]:
         return non_standard_reasons(self.config, dataset, limit, seed)

@@ -94,3 +94,7 @@ def test_all_split_writes_the_submission_file(tmp_path):
     rows = _keys(out / "submission.tsv")
     assert len(rows) == len(_keys(FIXTURES / "mmt_fixture_ALL.tsv"))
     assert {r["opt"] for r in rows} == {"A"} and "image" not in rows[0]
+    with (FIXTURES / "mmt_fixture_ALL.tsv").open(encoding="utf-8") as fh:
+        source = [c for c in fh.readline().rstrip("\n").split("\t") if c != "image"]
+    assert list(rows[0])[: len(source)] == source  # the source file's column order, then ours
+    assert list(rows[0])[len(source):] == ["prediction", "opt", "log"]

@@ -1,7 +1,9 @@
 """GenEval summary scores from per-image records, as the official ``summary_scores.py`` computes them.
 
-Why a separate, torch-free module: the leaderboard and the report import it to recompute scores from
-results files, without torch. Rules (official): a tag's score is the mean ``correct`` over its images;
+Why a separate, torch-free module: it states the official summary rules over per-image records, in
+the official's own terms, as an independent computation that the tests compare the task's aggregation
+(``GenevalTask.aggregate``, with bootstrap CIs, which the leaderboard recomputes) against.
+Rules (official): a tag's score is the mean ``correct`` over its images;
 the overall score is the unweighted mean of the tag scores; prompt-level accuracy is the share of
 prompts with at least one correct image. Unlike the official summary, missing or unreadable images are
 records with ``correct`` false, so they are counted, and their numbers are reported.

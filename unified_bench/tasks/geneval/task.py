@@ -12,6 +12,7 @@ overall is the unweighted mean of the six tag scores, plus the share of prompts 
 from __future__ import annotations
 
 import argparse
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from unified_bench.tasks.base import Outputs, Request, ScoreInput, Stage, Task
 from unified_bench.tasks.geneval.annotate import annotated_path
 from unified_bench.tasks.geneval.judge import JudgeOptions
 from unified_bench.tasks.geneval.layout import DEFAULT_IMAGES_PER_PROMPT
+
+log = logging.getLogger(__name__)
 
 IMAGES_DIR = "images"
 
@@ -178,8 +181,12 @@ class GenevalTask(Task):
 
         wanted = {p.index for p in dataset}
         records: dict[str, dict[str, Any]] = {}
+        extra = 0
         for im in dataset.layout.images:
             if im.prompt_index not in wanted:
+                continue
+            if im.image_index >= self.config.images_per_prompt:  # the protocol judges N images per prompt
+                extra += 1
                 continue
             iid = _item_id(im.prompt_index, im.image_index)
             base = {"id": iid, "sample_id": f"{im.prompt_index:05d}", "repeat": im.image_index}
@@ -189,6 +196,9 @@ class GenevalTask(Task):
                 path = Path(im.path).resolve()
                 digest = sha256_file(path)  # the image's identity: its score key part and its record key
                 records[iid] = base | {"status": "ok", "image": str(path), "sha256": digest, "key": digest}
+        if extra:
+            log.warning("%d image(s) beyond --images-per-prompt %d are not judged.", extra,
+                        self.config.images_per_prompt)
         return records
 
     # ------------------------------------------------------------------ judging
@@ -208,7 +218,9 @@ class GenevalTask(Task):
     def judge_identity(self, judges: Any) -> dict[str, Any]:
         return judges.identity()
 
-    def prepare_scoring(self, judges: Any, dataset: PromptDataset, run_dir: Path) -> None:
+    def prepare_scoring(
+        self, judges: Any, dataset: PromptDataset, run_dir: Path, show_progress: bool = True
+    ) -> None:
         """Generated images get their prompt's metadata.jsonl: the folder is then official-layout."""
         if dataset.layout is not None:
             return

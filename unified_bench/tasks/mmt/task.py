@@ -67,14 +67,6 @@ class QuestionTable(Dataset):
         """The loader's first pass checks every row (and the md5 of official files) up front."""
         len(self.table)
 
-    @property
-    def has_answers(self) -> bool:
-        return self.table.has_answers
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return self.table.columns
-
 
 class MMTTask(Task):
     name = "mmt"
@@ -146,8 +138,7 @@ class MMTTask(Task):
             for k, text in enumerate(texts):
                 _prompt, shown, rotation = rotated_prompt(question.question, question.options, question.hint, k)
                 letters.append(rotation.original_letter(extract_choice(text, shown)))
-            _save_question_images(run_dir, question)
-            out.append({"letters": letters})
+            out.append({"letters": letters, "images": _save_question_images(run_dir, question)})
         return out
 
     # ------------------------------------------------------------------ results
@@ -176,7 +167,8 @@ class MMTTask(Task):
                 "prediction": answer["text"] if answer is not None else None,
                 "letter": letter,
                 "rotation_letters": letters if self.config.circular else None,
-                "images": _question_image_paths(sample),
+                # Copies kept by scoring for the report; none when the question was never answered.
+                "images": list(scored["scores"].get("images", [])) if scored is not None else [],
             },
             scores=scores,
             groups=groups,
@@ -202,18 +194,10 @@ class MMTTask(Task):
     ) -> Aggregation:
         """Overall = micro mean over answered-key questions; groups: subtask means, meta-task macro
         means (unweighted over subtasks) and per split, all from ``scoring.score_questions``."""
-        questions = [
-            ScoredQuestion(
-                index=int(s.id) if s.id.lstrip("-").isdigit() else i,
-                category=s.groups.get("category"),
-                l2_category=s.groups.get("l2_category"),
-                split=s.groups.get("split"),
-                hit=None if s.scores.get("accuracy") is None else bool(s.scores["accuracy"]),
-            )
-            for i, s in enumerate(samples)
-        ]
-        scored = score_questions(questions, seed=seed)
-        aggregates = per_metric_aggregates(samples, metrics, seed)
+        scored = score_questions(_scored_questions(samples), seed=seed)
+        aggregates = per_metric_aggregates(samples, [m for m in metrics if m.name != "accuracy"], seed)
+        if scored.subtasks:  # answer keys exist (the ALL split has none: the server scores it)
+            aggregates = {"accuracy": scored.overall, **aggregates}
         groups = {
             "category": {name: sub.score for name, sub in scored.subtasks.items()},
             "l2_category": {name: meta.score for name, meta in scored.meta_tasks.items()},
@@ -243,12 +227,7 @@ class MMTTask(Task):
         from unified_bench.tasks.mmt.scoring import write_metatask_csv, write_subtask_csv
 
         files: dict[str, str] = {}
-        scores = score_questions(
-            [ScoredQuestion(i, s.groups.get("category"), s.groups.get("l2_category"), s.groups.get("split"),
-                            None if s.scores.get("accuracy") is None else bool(s.scores["accuracy"]))
-             for i, s in enumerate(results.samples)],
-            seed=results.provenance.seed,
-        )
+        scores = score_questions(_scored_questions(results.samples), seed=results.provenance.seed)
         if scores.subtasks:
             write_subtask_csv(run_dir / "subtasks.csv", scores)
             write_metatask_csv(run_dir / "meta_tasks.csv", scores)
@@ -269,25 +248,35 @@ class MMTTask(Task):
             )
             for s in results.samples
         ]
-        columns = results.dataset.get("columns") or ("index", "question", *"ABCDEFGHI", "hint", "category",
-                                                     "l2-category", "split")
+        columns = results.dataset["columns"]  # the source file's header: the server expects its order
         write_submission_tsv(run_dir / "submission.tsv", rows, columns)
         return "submission.tsv"
 
 
-def _question_image_paths(question: Any) -> list[str]:
-    return [f"questions/{question.index}-{i}.img" for i in range(_n_images(question))]
+def _scored_questions(samples: Sequence[SampleRecord]) -> list[ScoredQuestion]:
+    """Each sample's outcome for ``scoring.score_questions`` (no key: None, not scored)."""
+    return [
+        ScoredQuestion(
+            index=int(s.id) if s.id.lstrip("-").isdigit() else i,
+            category=s.groups.get("category"),
+            l2_category=s.groups.get("l2_category"),
+            split=s.groups.get("split"),
+            hit=None if s.scores.get("accuracy") is None else bool(s.scores["accuracy"]),
+        )
+        for i, s in enumerate(samples)
+    ]
 
 
-def _n_images(question: Any) -> int:
-    return len(question.image_b64())
-
-
-def _save_question_images(run_dir: Path, question: Any) -> None:
-    """Keep each question's images in the run directory for the report (once; re-made if torn)."""
+def _save_question_images(run_dir: Path, question: Any) -> list[str]:
+    """Keep each question's images in the run directory for the report (once; re-made if torn) and
+    return their paths. One read of the question's row."""
     from unified_bench.core.atomic import atomic_write_bytes
 
-    for rel, data in zip(_question_image_paths(question), question.image_bytes(), strict=True):
+    paths = []
+    for i, data in enumerate(question.image_bytes()):
+        rel = f"questions/{question.index}-{i}.img"
         target = run_dir / rel
         if not target.exists() or target.stat().st_size != len(data):
             atomic_write_bytes(target, data, durable=False)
+        paths.append(rel)
+    return paths

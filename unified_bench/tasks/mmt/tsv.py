@@ -585,6 +585,7 @@ class MCQDataset:
             "n_rows": idx.n_questions,
             "n_skipped_no_image": idx.n_skipped_no_image,
             "has_answers": idx.has_answer_column,
+            "columns": list(idx.header.names),  # the submission file keeps the source's column order
         }
 
     def __iter__(self) -> Iterator[Question]:
