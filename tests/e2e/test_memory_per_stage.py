@@ -101,9 +101,9 @@ def _run(out: Path, spec: str, encoders: dict[str, Path], device: str, monkeypat
 
     real_prepare = UnifiedTask.prepare_scoring
 
-    def observed_prepare(self, judges, dataset, run_dir):
+    def observed_prepare(self, judges, dataset, run_dir, show_progress=True):
         seen["score"].append(moment())
-        real_prepare(self, judges, dataset, run_dir)
+        real_prepare(self, judges, dataset, run_dir, show_progress)
         seen["score"].append(moment())
 
     monkeypatch.setattr(UnifiedTask, "prepare_scoring", observed_prepare)

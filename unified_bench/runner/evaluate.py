@@ -330,16 +330,21 @@ def evaluate(
     model_identity = adapter.identity().to_dict() if adapter is not None else None
     prompt_layout = adapter.prompt_layout() if adapter is not None else None
     judges = task.load_judges(runtime)
+    if executor_factory is None and options.cluster is not None:
+        from unified_bench.runner.dask_executor import dask_executor_factory
+
+        executor_factory = dask_executor_factory(options.cluster)
+    try:  # a cluster that cannot start or has no fitting worker fails here, before anything is written
+        executor = (executor_factory or (lambda a, _r: LocalExecutor(a)))(adapter, run) if adapter else None
+    except BaseException:
+        if adapter is not None:
+            adapter.close()
+        raise
 
     run_dir.prepare(run_config, force=options.force)
     outputs = _Outputs()
     summaries: dict[str, StageSummary] = {}
     totals: dict[str, int] = {}
-    if executor_factory is None and options.cluster is not None:
-        from unified_bench.runner.dask_executor import dask_executor_factory
-
-        executor_factory = dask_executor_factory(options.cluster)
-    executor = (executor_factory or (lambda a, _r: LocalExecutor(a)))(adapter, run) if adapter else None
     shared = OutputCache(options.output_cache) if options.output_cache is not None else None
     try:
         for index, stage in enumerate(stages):
