@@ -28,14 +28,25 @@ def build_lock(out_dir: str | Path) -> Iterator[Path]:
     import fcntl
 
     path = Path(out_dir) / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "unknown process"
+            os.close(fd)
             raise OutputDirError(f"Another build is writing to '{out_dir}' ({holder}).",
                                  "wait for it to finish (re-running then resumes), or use another --out") from None
+        # The holder deletes the file before unlocking: a lock won on a file that is no longer the one
+        # at ``path`` guards nothing (a third build would lock the new file). Try again on the new one.
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
         info = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                            time.gmtime())}
         os.ftruncate(fd, 0)

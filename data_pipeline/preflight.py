@@ -58,10 +58,15 @@ def require_shared_out(out_dir: str) -> None:
 
 
 def local_paths(plan: ShardPlan, per_source: int = 1) -> list[str]:
-    """The first local file of each source (path records, and tar members' tar files)."""
+    """The first local file(s) of each local source (path records, and tar members' tar files).
+
+    Every shard is looked at until each source that has local records is covered: without shuffling,
+    sources come one after another, so a second source may start far into the plan. Sources with no
+    local records (URL lists) cost one scan, which is a pass over records already in memory.
+    """
     seen: dict[str, int] = {}
     out: list[str] = []
-    for shard in plan.shards[:10]:  # sources interleave only when shuffled; the first shards suffice
+    for shard in plan.shards:
         for r in shard.records:
             if r.kind in ("path", "tar") and seen.get(r.source, 0) < per_source:
                 seen[r.source] = seen.get(r.source, 0) + 1

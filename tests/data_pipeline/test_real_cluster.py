@@ -227,3 +227,43 @@ def test_a_task_on_a_worker_without_the_shared_folder_fails_clearly(tmp_path):
     with pytest.raises(DataPipelineError, match="does not see the output folder"):
         ingest_shard(build_plan(recipe).shards[0], recipe, str(missing))
     assert not missing.exists()
+
+
+def test_preflight_covers_a_local_source_that_starts_late_in_the_plan():
+    from data_pipeline.plan import ShardPlan, ShardSpec
+    from data_pipeline.preflight import local_paths
+    from data_pipeline.records import InputRecord
+
+    def shard(i, source, kind="path"):
+        locator = f"/data/{source}/{i}.jpg" if kind == "path" else f"https://h/{i}.jpg"
+        return ShardSpec(i, (InputRecord(f"{source}-{i}", kind, locator, source),))
+
+    shards = [shard(i, "urls", "url") for i in range(20)] + [shard(20 + i, "photos") for i in range(3)]
+    assert local_paths(ShardPlan("f", "r", tuple(shards))) == ["/data/photos/20.jpg"]
+
+
+def test_a_lock_won_on_a_deleted_lock_file_is_not_a_lock(tmp_path, monkeypatch):
+    """The holder deletes the file before unlocking: a build that locked the old file must try the new one."""
+    import fcntl
+
+    out = tmp_path / "out"
+    out.mkdir()
+    # Simulate the race: a file at the path that is not the one this build will have locked.
+    real_open = os.open
+    calls = {"n": 0}
+
+    def racing_open(p, flags, mode=0o777):
+        fd = real_open(p, flags, mode)
+        calls["n"] += 1
+        if calls["n"] == 1:  # after our open, the old holder deletes and a third build recreates it
+            os.unlink(p)
+            real_open(p, os.O_RDWR | os.O_CREAT, 0o644)
+        return fd
+
+    monkeypatch.setattr(os, "open", racing_open)
+    with build_lock(out) as path:
+        fd = real_open(path, os.O_RDWR)
+        with pytest.raises(OSError):  # the lock is held on the file that is really there
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.close(fd)
+    assert calls["n"] == 2  # it opened the path again and locked the file that is there
