@@ -102,11 +102,17 @@ class ChatServer:
                     server.headers.append({k.lower(): v for k, v in self.headers.items()})
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                counted = True
                 try:
                     status, headers, payload, delay = server.behaviour(index, body)
                     if delay:
                         time.sleep(delay)
                     data = json.dumps(payload if payload is not None else {"error": "scripted"}).encode()
+                    # The request is answered from here on: stop counting it before the reply goes out,
+                    # or the client's next request can arrive before this thread gets to the count.
+                    with server._lock:
+                        server.in_flight -= 1
+                    counted = False
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
@@ -117,8 +123,9 @@ class ChatServer:
                 except (BrokenPipeError, ConnectionResetError):  # client gave up (timeout test)
                     pass
                 finally:
-                    with server._lock:
-                        server.in_flight -= 1
+                    if counted:
+                        with server._lock:
+                            server.in_flight -= 1
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
