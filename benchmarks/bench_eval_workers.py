@@ -4,8 +4,9 @@ The unified task on the tiny demo LLaVA + Stable Diffusion composite (CPU, fp32,
 N reference images (copies of the demo photos under distinct ids), batch size 2, 128x128 images in
 20 denoising steps (the tiny models at the demo's 64 px / 2 steps are so fast that the figure would
 measure Dask's per-task overhead and the client's writes, not the models). Each cluster is warmed first (a run with another
-seed: every worker loads the model once and keeps it), then timed on a fresh run directory with a
-new seed, so every caption and image is computed. Printed per configuration:
+seed: imports and file caches; each run frees the workers' models when it ends), then timed on a fresh
+run directory with a new seed, so every caption and image is computed and each worker loads the model
+inside the timed run, as in a real run. Printed per configuration:
 
 - model stages: from the first batch submitted until the executor closes (caption + generate on the
   workers, results written by the client), items per second;

@@ -252,9 +252,10 @@ def _release_done(
     (a composite's captioner before its generator loads). Additive: an executor without
     ``release`` keeps the weights until ``close``."""
     release = getattr(executor, "release", None)
-    if release is None:
+    pending = [s for s in later if existing.get(s.name) is None]
+    if release is None or not pending:  # after the last model stage ``close`` frees everything at once
         return
-    still_needed = {s.kind for s in later if existing.get(s.name) is None}
+    still_needed = {s.kind for s in pending}
     release(frozenset(adapter.capabilities - still_needed))
 
 
