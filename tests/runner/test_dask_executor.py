@@ -118,3 +118,15 @@ def test_a_killed_worker_loses_only_its_batch(client, demo_encoders, echo_log, t
     single = evaluate(run, _options(tmp_path / "single"))
     assert sum(_generate_lines(echo_log)) == LIMIT
     assert _summary(distributed.results) == _summary(single.results)
+
+
+def test_what_a_served_model_refused_on_a_worker_reaches_the_results(client, demo_encoders, tmp_path):
+    """The workers talk to the server, so only they learn that it refused the seed: the flag must come back."""
+    from tests.models.served_server import ServedTestServer
+
+    with ServedTestServer(accepts_image_seed=False) as server:
+        run = _spec(f"openai:tiny-vlm@{server.url}", demo_encoders, batch_size=2)
+        distributed = evaluate(run, _options(tmp_path / "dask"), client_executor_factory(client))
+    flags = distributed.results.settings["provenance_flags"]
+    assert "seed" in flags["parameters refused by the server"]
+    assert "unpinned served model" in flags

@@ -98,6 +98,15 @@ def _release_locked() -> int:
     return n
 
 
+def worker_provenance_flags() -> dict[str, str]:
+    """The provenance flags of this worker's model (e.g. a parameter its server refused)."""
+    with _WORKER_LOCK:
+        flags: dict[str, str] = {}
+        for adapter in _WORKER_MODELS.values():
+            flags |= adapter.provenance_flags()
+        return flags
+
+
 def release_worker_models() -> int:
     """Close the worker's model (before the client scores: judges may need that GPU memory)."""
     with _WORKER_LOCK:
@@ -154,6 +163,19 @@ class DaskExecutor:
         if self._local_adapter is not None:
             self._local_adapter.release(capabilities_done)
         self._released = self._released | capabilities_done
+
+    def provenance_flags(self) -> dict[str, str]:
+        """The flags of the client's copy merged with every worker's: the workers did the work, so
+        what happened during it (a served model that refused the seed) is known only there."""
+        flags = self._local_adapter.provenance_flags() if self._local_adapter is not None else {}
+        try:
+            per_worker = self.client.run(worker_provenance_flags)
+        except (OSError, TimeoutError) as exc:  # a worker gone: its flags went with it
+            log.warning("could not ask every worker for its provenance flags: %s", exc)
+            return flags
+        for worker_flags in per_worker.values():
+            flags |= worker_flags
+        return flags
 
     def close(self) -> None:
         """Free the workers' models, the client's copy (loaded for the checks and identities), then

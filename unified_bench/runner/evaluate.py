@@ -259,6 +259,14 @@ def _release_done(
     release(frozenset(adapter.capabilities - still_needed))
 
 
+def _provenance_flags(executor: Executor | None, adapter: ModelAdapter | None) -> dict[str, str]:
+    """The flags of whatever did the work: the executor's when it ran the batches elsewhere."""
+    from_executor = getattr(executor, "provenance_flags", None)
+    if from_executor is not None:
+        return dict(from_executor())
+    return adapter.provenance_flags() if adapter is not None else {}
+
+
 def _warn_not_honoured(adapter: ModelAdapter, stages: list[Stage]) -> dict[str, dict[str, str]]:
     """Settings a backend cannot apply, warned once per stage and recorded in results.json."""
     notes: dict[str, dict[str, str]] = {}
@@ -364,7 +372,7 @@ def evaluate(
             _release_done(executor, adapter, stages[index + 1 :], existing)
     finally:
         # Asked after the stages ran (e.g. a parameter the server refused), before the model is closed.
-        provenance_flags = adapter.provenance_flags() if adapter is not None else {}
+        provenance_flags = _provenance_flags(executor, adapter)
         if executor is not None:
             executor.close()  # the model leaves memory before the judges work
 

@@ -99,6 +99,10 @@ class Executor(Protocol):
 
     def close(self) -> None: ...
 
+    # Optional (the runner checks with ``getattr``): ``provenance_flags() -> dict[str, str]``, the flags
+    # of the adapters that did the work (``ModelAdapter.provenance_flags``), when they are not the
+    # runner's own adapter (Dask workers).
+
 
 @runtime_checkable
 class ConcurrentExecutor(Executor, Protocol):
