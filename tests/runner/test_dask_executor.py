@@ -72,8 +72,18 @@ def test_two_workers_equal_one_process_and_resume_locally(client, demo_encoders,
     janus = str(build_demo_janus(tmp_path / "janus"))
     run = _spec(janus, demo_encoders)
     single = evaluate(run, _options(tmp_path / "single"))
-    distributed = evaluate(run, _options(tmp_path / "dask"), client_executor_factory(client))
+    client_copies = []
+
+    def factory(adapter, spec):
+        client_copies.append(adapter)
+        return client_executor_factory(client)(adapter, spec)
+
+    distributed = evaluate(run, _options(tmp_path / "dask"), factory)
     assert _summary(distributed.results) == _summary(single.results)
+    assert distributed.results.model == single.results.model  # same identity from the description alone
+    # The workers did the work: the client's copy was only described (on a GPU box its weights would
+    # have shared GPU 0 with worker 0's copy).
+    assert client_copies[0].weights_loads == 0
     assert distributed.summaries["caption"].computed == LIMIT
     assert distributed.summaries["generate"].computed == LIMIT
     # Same keys on the cluster and locally: the cluster's run directory resumes in-process with

@@ -111,6 +111,9 @@ def _load(spec: ModelSpec, runtime: RuntimeOptions, role: str | None = None, def
     return load_entry_point(spec, runtime)
 
 
-def load_model(spec: ModelSpec, runtime: RuntimeOptions) -> ModelAdapter:
-    """Load the adapter for ``spec`` on ``runtime.device`` in ``runtime.dtype`` (both resolved here)."""
-    return _load(spec, runtime.resolved())
+def load_model(spec: ModelSpec, runtime: RuntimeOptions, *, defer_weights: bool = False) -> ModelAdapter:
+    """Load the adapter for ``spec`` on ``runtime.device`` in ``runtime.dtype`` (both resolved here).
+
+    ``defer_weights``: a local checkpoint's weights load on first use instead of now (the runner's
+    copy when Dask workers do the work); served and plug-in models ignore it."""
+    return _load(spec, runtime.resolved(), defer_weights=defer_weights)

@@ -281,9 +281,12 @@ def _warn_not_honoured(adapter: ModelAdapter, stages: list[Stage]) -> dict[str, 
     return notes
 
 
-def _load_adapter(run: RunSpec, task: Task, stage_names: set[str]) -> tuple[ModelAdapter, list[Stage]]:
+def _load_adapter(
+    run: RunSpec, task: Task, stage_names: set[str], defer_weights: bool = False
+) -> tuple[ModelAdapter, list[Stage]]:
     """Load the model, let the task fit its stages to it, and check everything before any work:
-    capabilities, then every stage's settings against what the backend can run."""
+    capabilities, then every stage's settings against what the backend can run. ``defer_weights``:
+    describe the model only (config, processor); its weights load on first use, if ever."""
     from unified_bench.models.loader import load_model
 
     if run.model is None:
@@ -292,7 +295,7 @@ def _load_adapter(run: RunSpec, task: Task, stage_names: set[str]) -> tuple[Mode
             "Pass --model SPEC (or, where the task supports it, point it at existing outputs).",
         )
     log.info("loading model %s on %s (%s)", run.model.raw, run.runtime.device, run.runtime.dtype)
-    adapter = load_model(run.model, run.runtime)
+    adapter = load_model(run.model, run.runtime, defer_weights=defer_weights)
     task.bind_model(adapter)
     stages = [s for s in task.stages() if s.name in stage_names]
     check_capabilities(adapter, frozenset(s.kind for s in stages), task.name)
@@ -333,7 +336,11 @@ def evaluate(
     model_stage_names = {s.name for s in stages if existing[s.name] is None}
     adapter = None
     if model_stage_names:
-        adapter, model_stages = _load_adapter(run, task, model_stage_names)
+        # Batches that run elsewhere (Dask workers, each loading its own copy) need only the model's
+        # description here: loading the weights too would put a second copy on the client's device
+        # (on a GPU box, GPU 0, beside worker 0's).
+        remote = executor_factory is not None or options.cluster is not None
+        adapter, model_stages = _load_adapter(run, task, model_stage_names, defer_weights=remote)
         stages = task.stages()  # as fitted to the model (e.g. its native image size)
     not_honoured = _warn_not_honoured(adapter, model_stages) if adapter is not None else {}
     model_identity = adapter.identity().to_dict() if adapter is not None else None
