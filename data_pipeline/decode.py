@@ -59,18 +59,30 @@ def _to_rgb(img: Image) -> Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
-def resize(img: Image, size: int, mode: str, resample: str = "bilinear") -> Image:
+def resize(img: Image, size: int, mode: str, resample: str = "bilinear",
+           full_size: tuple[int, int] | None = None,
+           box: tuple[float, float, float, float] | None = None) -> Image:
     """Resize to the geometry each mode promises (never a 0-pixel side), with the recipe's filter
-    (``ImageConfig.resample``)."""
+    (``ImageConfig.resample``).
+
+    ``full_size`` and ``box``: for a JPEG decoded at reduced scale (``draft``), the full image's size
+    and the region of ``img`` it covers (libjpeg rounds a scaled side up, so the last row or column
+    is partly padding). The output geometry and the crop are computed on the full size, so they are
+    exactly what a full decode gives (not off by one pixel from the rounded draft size)."""
     from PIL import Image as PILImage
-    from PIL import ImageOps
 
     if mode == "none":
         return img
     method = PILImage.Resampling.LANCZOS if resample == "lanczos" else PILImage.Resampling.BILINEAR
-    if mode == "center_crop":
-        return ImageOps.fit(img, (size, size), method=method)
-    inner = img.resize(contain_size(img.size, size), method)
+    fw, fh = full_size or img.size
+    bx0, by0, bx1, by1 = box or (0.0, 0.0, float(img.width), float(img.height))
+    sx, sy = (bx1 - bx0) / fw, (by1 - by0) / fh  # img pixels per full-size pixel
+    if mode == "center_crop":  # ImageOps.fit's crop (centred, output ratio 1), on the full size
+        cw = ch = min(fw, fh)
+        left, top = (fw - cw) * 0.5, (fh - ch) * 0.5
+        crop = (bx0 + left * sx, by0 + top * sy, bx0 + (left + cw) * sx, by0 + (top + ch) * sy)
+        return img.resize((size, size), method, box=crop)
+    inner = img.resize(contain_size((fw, fh), size), method, box=(bx0, by0, bx1, by1))
     if mode == "pad":
         canvas = PILImage.new("RGB", (size, size), (255, 255, 255))
         canvas.paste(inner, (round((size - inner.width) * 0.5), round((size - inner.height) * 0.5)))
@@ -85,6 +97,17 @@ def contain_size(orig: tuple[int, int], size: int) -> tuple[int, int]:
     if w >= h:
         return size, max(1, round(h * size / w))
     return max(1, round(w * size / h)), size
+
+
+def _oriented_box(box: tuple[float, float, float, float], size: tuple[int, int],
+                  orientation: int) -> tuple[float, float, float, float]:
+    """The draft's valid region ``box`` (top-left anchored in the decoded ``size``) after the EXIF
+    ``orientation``'s transpose: the rounded-up padding moves to whichever edges the transpose flips."""
+    w, h = size
+    ex, ey = w - box[2], h - box[3]  # padding at the right and at the bottom before the transpose
+    return {2: (ex, 0.0, w, h - ey), 3: (ex, ey, w, h), 4: (0.0, ey, w - ex, h),
+            5: (0.0, 0.0, h - ey, w - ex), 6: (ey, 0.0, h, w - ex), 7: (ey, ex, h, w),
+            8: (0.0, ex, h - ey, w)}.get(orientation, box)
 
 
 def _draft_request(orig: tuple[int, int], size: int, mode: str) -> tuple[int, int] | None:
@@ -125,18 +148,22 @@ def decode_image(data: bytes, cfg: ImageConfig, use_draft: bool | None = None,
                     return DecodeResult(None, verdict[0], verdict[1], (pw, ph), orig_mode, fmt)
             if getattr(img, "is_animated", False):
                 img.seek(0)
-            drafted = False
+            drafted, box = False, None
             if use_draft and fmt == "JPEG":
                 req = _draft_request((w, h), cfg.size, cfg.resize_mode)
                 if req is not None:
-                    drafted = img.draft("RGB" if img.mode == "RGB" else img.mode, req) is not None
+                    got = img.draft("RGB" if img.mode == "RGB" else img.mode, req)
+                    drafted = got is not None and img.size != (w, h)
+                    box = got[1] if drafted else None
             img.load()
             orientation = img.getexif().get(0x0112, 1)
             if orientation != 1:  # exif_transpose copies the whole image even when there is nothing to do
+                if box is not None:
+                    box = _oriented_box(box, img.size, orientation)
                 img = ImageOps.exif_transpose(img)
             orig_size = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
             img = _to_rgb(img)
-            img = resize(img, cfg.size, cfg.resize_mode, cfg.resample)
+            img = resize(img, cfg.size, cfg.resize_mode, cfg.resample, full_size=orig_size, box=box)
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
         return DecodeResult(None, "decompression_bomb", str(exc)[:200])
     except Exception as exc:  # noqa: BLE001 - hostile bytes reach deep into codecs: a reason, never a crash
