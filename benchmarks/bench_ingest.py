@@ -172,13 +172,13 @@ def write_url_list(urls: list[str], path: Path) -> None:
     pq.write_table(pa.table({"url": urls}), path)
 
 
-def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
+def run_measured(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[float, int]:
     """Run ``cmd`` to completion: (wall seconds, peak of the summed RSS of it and all its descendants,
     sampled every 50 ms; shared pages of forked workers count once per process, as ``top`` would)."""
     import psutil
 
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
     root = psutil.Process(proc.pid)
     while proc.poll() is None:
@@ -204,7 +204,9 @@ OUR_RESIZE = {"center_crop": "center_crop", "keep_ratio_largest": "keep_ratio"}
 
 
 def run_ours(url_parquet: Path, out: Path, workers: int, size: int, per_shard: int, threads: int,
-             resample: str = "bilinear", resize: str = "center_crop") -> tuple[float, int]:
+             resample: str = "bilinear", resize: str = "center_crop", src: Path | None = None) -> tuple[float, int]:
+    """``src``: run the pipeline from another checkout of this repository (e.g. a ``git archive`` of an
+    older commit), to time a change against its parent in the same interleaved rounds."""
     import yaml
 
     recipe = {"name": "bench", "sources": [{"type": "parquet", "path": str(url_parquet), "url_column": "url"}],
@@ -213,10 +215,11 @@ def run_ours(url_parquet: Path, out: Path, workers: int, size: int, per_shard: i
                         "resample": resample},
               "fetch": {"threads": threads, "retries": 0, "read_timeout_s": 30},
               "filters": {"exact_dedup": True, "near_dup_distance": 4}, "captioner": None}
-    rpath = out.parent / f"bench_recipe_{resample}.yaml"
+    rpath = out.parent / f"bench_recipe_{out.name}.yaml"
     rpath.write_text(yaml.safe_dump(recipe))
+    env = {**os.environ, "PYTHONPATH": str(src)} if src else None
     return run_measured([sys.executable, "-m", "data_pipeline.cli", "build", str(rpath), "--out", str(out),
-                         "--workers", str(workers)])
+                         "--workers", str(workers)], env=env, cwd=src)
 
 
 def run_img2dataset(url_parquet: Path, out: Path, workers: int, size: int, per_shard: int, threads: int,
@@ -367,6 +370,9 @@ def main() -> None:
     ap.add_argument("--floor", action="store_true", help="also time the tight-loop per-image floor")
     ap.add_argument("--resample", default="bilinear,lanczos",
                     help="our resize filters to time, comma-separated (bilinear is a recipe's default)")
+    ap.add_argument("--also", action="append", default=[], metavar="LABEL=DIR",
+                    help="also time ours (bilinear) from another source tree DIR, e.g. an older commit's "
+                         "`git archive`, in the same interleaved rounds")
     ap.add_argument("--no-baseline", action="store_true", help="time ours only (e.g. while profiling)")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "unified-bench" / "bench_ingest",
                     help="where the photo corpus is kept between runs")
@@ -411,7 +417,11 @@ def main() -> None:
         write_url_list(urls, tmp / "urls.parquet")
         have_i2d = (I2D_VENV / "bin" / "python").exists() and not args.no_baseline
         name = "img2dataset" if have_i2d else "sequential requests+Pillow (img2dataset venv not found)"
-        filters = [f.strip() for f in args.resample.split(",") if f.strip()]
+        variants = {f.strip(): (f.strip(), None) for f in args.resample.split(",") if f.strip()}
+        for spec in args.also:
+            label, _, src = spec.partition("=")
+            variants[label] = ("bilinear", Path(src).resolve())
+        filters = list(variants)
         ours_t: dict[str, list[float]] = {f: [] for f in filters}
         ours_mem: dict[str, list[int]] = {f: [] for f in filters}
         base_t, base_mem, floor_t, floor_n = [], [], [], 0
@@ -419,7 +429,7 @@ def main() -> None:
             for f in filters:
                 shutil.rmtree(tmp / f"ours_{f}", ignore_errors=True)
                 dt, mem = run_ours(tmp / "urls.parquet", tmp / f"ours_{f}", args.workers, args.size,
-                                   args.per_shard, args.threads, f, args.resize)
+                                   args.per_shard, args.threads, variants[f][0], args.resize, variants[f][1])
                 ours_t[f].append(dt)
                 ours_mem[f].append(mem)
             if not args.no_baseline:
