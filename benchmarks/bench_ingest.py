@@ -8,7 +8,7 @@ What each tool does per image:
   img2dataset 1.47 : urllib GET -> OpenCV full decode -> INTER_AREA resize + crop -> OpenCV JPEG
                      encode -> tar (+ per-shard parquet/json stats), multiprocessing pool.
   unified-data     : urllib3 GET (retries, byte cap, content-type check) -> sha256 -> Pillow decode
-                     (libjpeg DCT-domain draft at >= 1.5x the target) -> bilinear (or Lanczos) resize + crop ->
+                     (libjpeg DCT-domain draft at >= 1.25x the target) -> bilinear (or Lanczos) resize + crop ->
                      phash -> JPEG encode -> staged parquet; exact + near dedup per shard in plan order
                      (state carried over); tar + per-input parquet rows + stats, streamed behind the
                      fetching; then manifest + card, on a Dask LocalCluster.

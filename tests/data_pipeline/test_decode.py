@@ -49,7 +49,7 @@ def _psnr(x: np.ndarray, y: np.ndarray) -> float:
 
 def test_no_draft_when_the_scale_gives_no_margin():
     img = Image.fromarray(np.full((100, 100, 3), 128, np.uint8))
-    res = decode_image(_jpeg(img), ImageConfig(size=70))  # 70 * 1.5 > 100: no level keeps the margin
+    res = decode_image(_jpeg(img), ImageConfig(size=70))  # 70 * 1.25 > 100 / 2: no reduced level keeps the margin
     assert not res.used_draft and res.image.size == (70, 70)
 
 
