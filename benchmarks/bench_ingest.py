@@ -8,7 +8,7 @@ What each tool does per image:
   img2dataset 1.47 : urllib GET -> OpenCV full decode -> INTER_AREA resize + crop -> OpenCV JPEG
                      encode -> tar (+ per-shard parquet/json stats), multiprocessing pool.
   unified-data     : urllib3 GET (retries, byte cap, content-type check) -> sha256 -> Pillow decode
-                     (libjpeg DCT-domain draft at >= 1.5x the target) -> bilinear (or Lanczos) resize + crop ->
+                     (libjpeg DCT-domain draft at >= 1.25x the target) -> bilinear (or Lanczos) resize + crop ->
                      phash -> JPEG encode -> staged parquet; exact + near dedup per shard in plan order
                      (state carried over); tar + per-input parquet rows + stats, streamed behind the
                      fetching; then manifest + card, on a Dask LocalCluster.
@@ -31,6 +31,7 @@ Both of our resize filters are timed by default (``--resample``): bilinear, a re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import logging
 import os
@@ -70,11 +71,71 @@ def make_images(folder: Path, n: int, size: tuple[int, int] = (512, 384), seed: 
     return paths
 
 
+PHOTO_FILES = ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "motorcycle_right.png",
+               "rocket.jpg", "hubble_deep_field.jpg", "retina.jpg", "ihc.png", "color.png", "camera.png",
+               "grass.png", "gravel.png", "brick.png")
+PHOTO_ASPECTS = ((4, 3), (3, 2), (16, 9), (1, 1), (3, 4), (2, 3), (5, 4))
+PHOTO_CORPUS_VERSION = 1  # bump when make_photos changes (the cache folder is named after it)
+
+
+def _photo(args: tuple[int, int, str]) -> int:
+    """Photo ``i``: a 0.7-1.4 MP mosaic of 4 crops of scikit-image's real photos (upscaled, flipped,
+    colour-jittered, with sensor-like noise), one of 7 aspect ratios, JPEG q80-92, 20% progressive."""
+    import numpy as np
+    import skimage
+    from PIL import Image
+
+    i, seed, folder = args
+    rng = np.random.default_rng([seed, i])
+    data_dir = Path(skimage.__file__).parent / "data"
+    srcs = [data_dir / f for f in PHOTO_FILES if (data_dir / f).exists()]
+    aw, ah = PHOTO_ASPECTS[int(rng.integers(len(PHOTO_ASPECTS)))]
+    pixels = rng.uniform(0.7, 1.4) * 1e6
+    w = round((pixels * aw / ah) ** 0.5)
+    h = round(pixels / w)
+    canvas = Image.new("RGB", (w, h))
+    sx, sy = int(w * rng.uniform(0.35, 0.65)), int(h * rng.uniform(0.35, 0.65))
+    for x0, y0, x1, y1 in ((0, 0, sx, sy), (sx, 0, w, sy), (0, sy, sx, h), (sx, sy, w, h)):
+        with Image.open(srcs[int(rng.integers(len(srcs)))]) as src_file:
+            src = src_file.convert("RGB")
+        cw, ch = int(src.width * rng.uniform(0.4, 0.9)), int(src.height * rng.uniform(0.4, 0.9))
+        cx, cy = int(rng.integers(0, src.width - cw + 1)), int(rng.integers(0, src.height - ch + 1))
+        tile = src.crop((cx, cy, cx + cw, cy + ch)).resize((x1 - x0, y1 - y0), Image.Resampling.BICUBIC)
+        if rng.random() < 0.5:
+            tile = tile.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        canvas.paste(tile, (x0, y0))
+    arr = np.asarray(canvas, dtype=np.float32) * rng.uniform(0.85, 1.15, 3).astype(np.float32)
+    arr += rng.normal(0, 4.0, (h, w, 3)).astype(np.float32)
+    path = Path(folder) / f"{i:06d}.jpg"
+    Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(
+        path, quality=int(rng.integers(80, 93)), progressive=bool(rng.random() < 0.2), optimize=True)
+    return path.stat().st_size
+
+
+def make_photos(folder: Path, n: int, seed: int = 0) -> list[int]:
+    """n distinct real-size photos (~1 MP, ~100-400 KB JPEGs; see ``_photo``), made in parallel; byte sizes."""
+    import multiprocessing as mp
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with mp.get_context("fork").Pool(os.cpu_count() or 1) as pool:
+        return pool.map(_photo, [(i, seed, str(folder)) for i in range(n)], chunksize=8)
+
+
+def photo_corpus(cache: Path, n: int, seed: int = 0) -> Path:
+    """The photo corpus, made once and kept under ``cache`` (it takes ~80 ms of CPU per photo)."""
+    folder = cache / f"photos-v{PHOTO_CORPUS_VERSION}-n{n}-s{seed}"
+    if not (folder / "DONE").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        make_photos(folder, n, seed)
+        (folder / "DONE").write_text("")
+    return folder
+
+
 class FolderServer:
     """Serves a folder over loopback HTTP (many threads, large backlog) until closed."""
 
     def __init__(self, folder: Path) -> None:
-        files = {f"/{p.name}": p.read_bytes() for p in folder.iterdir()}
+        files = {f"/{p.name}": p.read_bytes() for p in folder.iterdir() if p.suffix == ".jpg"}
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -111,44 +172,77 @@ def write_url_list(urls: list[str], path: Path) -> None:
     pq.write_table(pa.table({"url": urls}), path)
 
 
+def run_measured(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[float, int]:
+    """Run ``cmd`` to completion: (wall seconds, peak of the summed RSS of it and all its descendants,
+    sampled every 50 ms; shared pages of forked workers count once per process, as ``top`` would)."""
+    import psutil
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    root = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        total = 0
+        try:
+            for p in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += p.memory_info().rss
+        except psutil.Error:
+            pass
+        peak = max(peak, total)
+        time.sleep(0.05)
+    dt = time.perf_counter() - t0
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    return dt, peak
+
+
+#: our recipe's ``image.resize_mode`` for each img2dataset ``resize_mode`` benchmarked (same output geometry:
+#: center_crop = shorter side to size then a centred square; keep_ratio_largest / keep_ratio = longer side to
+#: size, upscaling too: img2dataset's resize_only_if_bigger is off by default)
+OUR_RESIZE = {"center_crop": "center_crop", "keep_ratio_largest": "keep_ratio"}
+
+
 def run_ours(url_parquet: Path, out: Path, workers: int, size: int, per_shard: int, threads: int,
-             resample: str = "bilinear") -> float:
+             resample: str = "bilinear", resize: str = "center_crop", src: Path | None = None) -> tuple[float, int]:
+    """``src``: run the pipeline from another checkout of this repository (e.g. a ``git archive`` of an
+    older commit), to time a change against its parent in the same interleaved rounds."""
     import yaml
 
     recipe = {"name": "bench", "sources": [{"type": "parquet", "path": str(url_parquet), "url_column": "url"}],
               "sharding": {"samples_per_shard": per_shard},
-              "image": {"size": size, "resize_mode": "center_crop", "format": "jpg", "quality": 95,
+              "image": {"size": size, "resize_mode": OUR_RESIZE[resize], "format": "jpg", "quality": 95,
                         "resample": resample},
               "fetch": {"threads": threads, "retries": 0, "read_timeout_s": 30},
               "filters": {"exact_dedup": True, "near_dup_distance": 4}, "captioner": None}
-    rpath = out.parent / f"bench_recipe_{resample}.yaml"
+    rpath = out.parent / f"bench_recipe_{out.name}.yaml"
     rpath.write_text(yaml.safe_dump(recipe))
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "data_pipeline.cli", "build", str(rpath), "--out", str(out),
-                    "--workers", str(workers)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    env = {**os.environ, "PYTHONPATH": str(src)} if src else None
+    return run_measured([sys.executable, "-m", "data_pipeline.cli", "build", str(rpath), "--out", str(out),
+                         "--workers", str(workers)], env=env, cwd=src)
 
 
-def run_img2dataset(url_parquet: Path, out: Path, workers: int, size: int, per_shard: int, threads: int) -> float:
+def run_img2dataset(url_parquet: Path, out: Path, workers: int, size: int, per_shard: int, threads: int,
+                    resize: str = "center_crop") -> tuple[float, int]:
     code = (
         "from img2dataset import download\n"
         f"download(url_list={str(url_parquet)!r}, input_format='parquet', url_col='url', output_format='webdataset',"
         f" output_folder={str(out)!r}, processes_count={workers}, thread_count={threads}, image_size={size},"
-        f" resize_mode='center_crop', encode_format='jpg', encode_quality=95, number_sample_per_shard={per_shard},"
+        f" resize_mode={resize!r}, encode_format='jpg', encode_quality=95, number_sample_per_shard={per_shard},"
         " distributor='multiprocessing', timeout=30, retries=0, disallowed_header_directives=[])\n"
     )
     env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
-    t0 = time.perf_counter()
-    subprocess.run([str(I2D_VENV / "bin" / "python"), "-c", code], check=True, env=env,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    return run_measured([str(I2D_VENV / "bin" / "python"), "-c", code], env=env)
 
 
-def run_sequential(urls: list[str], out: Path, size: int, per_shard: int) -> float:
-    """Baseline when img2dataset is unavailable: one loop, requests + Pillow + tarfile."""
+def run_sequential(urls: list[str], out: Path, size: int, per_shard: int,
+                   resize: str = "center_crop") -> tuple[float, int]:
+    """Baseline when img2dataset is unavailable: one loop, requests + Pillow + tarfile (peak memory: 0, not measured)."""
     import requests
     import webdataset as wds
     from PIL import Image, ImageOps
+
+    from data_pipeline.decode import contain_size
 
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -159,16 +253,23 @@ def run_sequential(urls: list[str], out: Path, size: int, per_shard: int) -> flo
             if writer:
                 writer.close()
             writer = wds.TarWriter(str(out / f"{i // per_shard:05d}.tar"))
-        img = Image.open(io.BytesIO(sess.get(url, timeout=30).content)).convert("RGB")
+        got = sess.get(url, timeout=30)
+        if got.status_code != 200:
+            continue
+        img = Image.open(io.BytesIO(got.content)).convert("RGB")
+        if resize == "center_crop":
+            img = ImageOps.fit(img, (size, size), Image.Resampling.LANCZOS)
+        else:
+            img = img.resize(contain_size(img.size, size), Image.Resampling.LANCZOS)
         buf = io.BytesIO()
-        ImageOps.fit(img, (size, size), Image.Resampling.LANCZOS).save(buf, format="JPEG", quality=95)
-        writer.write({"__key__": f"{i:08d}", "jpg": buf.getvalue()})
+        img.save(buf, format="JPEG", quality=95)
+        writer.write({"__key__": f"{i:08d}", "jpg": buf.getvalue(), "json": {"url": url}})
     if writer:
         writer.close()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, 0
 
 
-def _floor_chunk(args: tuple[list[str], int, int]) -> int:
+def _floor_chunk(args: tuple[list[str], int, int, str]) -> int:
     """One process of the tight-loop floor: the pipeline's own per-image functions, nothing else."""
     import hashlib
     from concurrent.futures import ThreadPoolExecutor
@@ -179,12 +280,14 @@ def _floor_chunk(args: tuple[list[str], int, int]) -> int:
     from data_pipeline.fetch import fetch_url
     from data_pipeline.recipe import FetchConfig, ImageConfig
 
-    urls, size, threads = args
+    urls, size, threads, resize = args
     fcfg = FetchConfig(threads=threads, retries=0, read_timeout_s=30)
-    icfg = ImageConfig(size=size, resize_mode="center_crop", format="jpg", quality=95)
+    icfg = ImageConfig(size=size, resize_mode=OUR_RESIZE[resize], format="jpg", quality=95)
 
     def one(url: str) -> int:
         data = fetch_url(url, fcfg).data
+        if data is None:  # the corpus's 404s
+            return 0
         hashlib.sha256(data).hexdigest()
         img = decode_image(data, icfg).image
         str(imagehash.phash(img))
@@ -194,8 +297,9 @@ def _floor_chunk(args: tuple[list[str], int, int]) -> int:
         return sum(1 for n in pool.map(one, urls) if n)
 
 
-def run_floor(urls: list[str], workers: int, size: int, threads: int) -> float:
-    """Seconds for the per-image work alone in ``workers`` forked processes (modules pre-imported)."""
+def run_floor(urls: list[str], workers: int, size: int, threads: int, resize: str) -> tuple[float, int]:
+    """Seconds for the per-image work alone in ``workers`` forked processes (modules pre-imported),
+    and how many images it made."""
     import multiprocessing as mp
 
     import imagehash  # noqa: F401  (imported before the fork, like the pipeline's warm start)
@@ -204,14 +308,13 @@ def run_floor(urls: list[str], workers: int, size: int, threads: int) -> float:
     import data_pipeline.decode  # noqa: F401
     import data_pipeline.fetch  # noqa: F401
 
-    chunks = [(urls[i::workers], size, threads) for i in range(workers)]
+    chunks = [(urls[i::workers], size, threads, resize) for i in range(workers)]
     with mp.get_context("fork").Pool(workers) as pool:
-        pool.map(_floor_chunk, [(c[0][:8], size, threads) for c in chunks])  # warm connections + imports
+        pool.map(_floor_chunk, [(c[0][:8], size, threads, resize) for c in chunks])  # warm connections + imports
         t0 = time.perf_counter()
         n = sum(pool.map(_floor_chunk, chunks))
         dt = time.perf_counter() - t0
-    assert n == len(urls), (n, len(urls))
-    return dt
+    return dt, n
 
 
 def count_tar_samples(folder: Path) -> int:
@@ -224,69 +327,161 @@ def count_tar_samples(folder: Path) -> int:
     return n
 
 
+def tar_output_sizes(folder: Path) -> dict[str, tuple[int, int]]:
+    """URL -> (width, height) of each output image in a folder of WebDataset tars (ours: the json's
+    ``locator``; img2dataset: its ``url``)."""
+    import json
+    import tarfile
+
+    from PIL import Image
+
+    sizes: dict[str, tuple[int, int]] = {}
+    for tar in sorted(folder.glob("*.tar")):
+        with tarfile.open(tar) as tf:
+            members: dict[str, dict[str, bytes]] = {}
+            for m in tf.getmembers():
+                if m.isfile():
+                    key, _, ext = m.name.partition(".")
+                    members.setdefault(key, {})[ext] = tf.extractfile(m).read()
+        for parts in members.values():
+            if "jpg" in parts and "json" in parts:
+                meta = json.loads(parts["json"])
+                with Image.open(io.BytesIO(parts["jpg"])) as im:
+                    sizes[meta.get("url") or meta.get("locator")] = im.size
+    return sizes
+
+
 def main() -> None:
     import statistics
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--corpus", choices=("thumbs", "photos"), default="thumbs",
+                    help="thumbs: synthetic 512x384 images (defaults: center_crop 128 px, 2000 images, 250/shard); "
+                         "photos: real-size ~1 MP photos, 3%% 404s (defaults: keep_ratio_largest 512 px, "
+                         "3000 images, 1000/shard)")
+    ap.add_argument("--n", type=int)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--per-shard", type=int, default=250)
+    ap.add_argument("--size", type=int)
+    ap.add_argument("--resize", choices=tuple(OUR_RESIZE),
+                    help="img2dataset's resize_mode; ours gets the same geometry (OUR_RESIZE)")
+    ap.add_argument("--per-shard", type=int)
     ap.add_argument("--threads", type=int, default=16)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--floor", action="store_true", help="also time the tight-loop per-image floor")
     ap.add_argument("--resample", default="bilinear,lanczos",
                     help="our resize filters to time, comma-separated (bilinear is a recipe's default)")
+    ap.add_argument("--also", action="append", default=[], metavar="LABEL=DIR",
+                    help="also time ours (bilinear) from another source tree DIR, e.g. an older commit's "
+                         "`git archive`, in the same interleaved rounds")
+    ap.add_argument("--no-baseline", action="store_true", help="time ours only (e.g. while profiling)")
+    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "unified-bench" / "bench_ingest",
+                    help="where the photo corpus is kept between runs")
     args = ap.parse_args()
+    photos = args.corpus == "photos"
+    defaults = {"n": 3000, "size": 512, "resize": "keep_ratio_largest", "per_shard": 1000} if photos else \
+        {"n": 2000, "size": 128, "resize": "center_crop", "per_shard": 250}
+    for k, v in defaults.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     tmp = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
     try:
-        log.info("making %d images ...", args.n)
-        make_images(tmp / "images", args.n)
-        server = FolderServer(tmp / "images")
-        urls = [f"{server.base}/{i:06d}.jpg" for i in range(args.n)]
+        if photos:
+            n_missing = round(args.n * 0.03)
+            log.info("photo corpus: %d photos (cached under %s) ...", args.n - n_missing, args.cache)
+            folder = photo_corpus(args.cache, args.n - n_missing)
+            names = [f"{i:06d}.jpg" for i in range(args.n - n_missing)]
+            # a few % 404s, spread through the list (every shard sees some)
+            for j in range(n_missing):
+                names.insert(round((j + 0.5) * args.n / n_missing), f"missing_{j:06d}.jpg")
+            names = names[: args.n]
+            sizes = [(folder / n).stat().st_size for n in names if not n.startswith("missing")]
+            pixels = []
+            from PIL import Image
+
+            for n in names[:200]:
+                if not n.startswith("missing"):
+                    with Image.open(folder / n) as im:
+                        pixels.append(im.width * im.height)
+            corpus_desc = (f"{args.n} URLs of real-size photo JPEGs ({n_missing} of them 404): median "
+                           f"{statistics.median(sizes) / 1e3:.0f} KB ({min(sizes) / 1e3:.0f}-{max(sizes) / 1e3:.0f} KB), "
+                           f"median {statistics.median(pixels) / 1e6:.2f} MP")
+        else:
+            log.info("making %d images ...", args.n)
+            folder = tmp / "images"
+            make_images(folder, args.n)
+            names = [f"{i:06d}.jpg" for i in range(args.n)]
+            corpus_desc = f"{args.n} JPEGs 512x384"
+        server = FolderServer(folder)
+        urls = [f"{server.base}/{n}" for n in names]
         write_url_list(urls, tmp / "urls.parquet")
-        have_i2d = (I2D_VENV / "bin" / "python").exists()
+        have_i2d = (I2D_VENV / "bin" / "python").exists() and not args.no_baseline
         name = "img2dataset" if have_i2d else "sequential requests+Pillow (img2dataset venv not found)"
-        filters = [f.strip() for f in args.resample.split(",") if f.strip()]
+        variants = {f.strip(): (f.strip(), None) for f in args.resample.split(",") if f.strip()}
+        for spec in args.also:
+            label, _, src = spec.partition("=")
+            variants[label] = ("bilinear", Path(src).resolve())
+        filters = list(variants)
         ours_t: dict[str, list[float]] = {f: [] for f in filters}
-        base_t, floor_t = [], []
+        ours_mem: dict[str, list[int]] = {f: [] for f in filters}
+        base_t, base_mem, floor_t, floor_n = [], [], [], 0
         for rep in range(args.repeat):  # interleaved: the machine is shared and noisy
             for f in filters:
                 shutil.rmtree(tmp / f"ours_{f}", ignore_errors=True)
-                ours_t[f].append(run_ours(tmp / "urls.parquet", tmp / f"ours_{f}", args.workers, args.size,
-                                          args.per_shard, args.threads, f))
-            shutil.rmtree(tmp / "base", ignore_errors=True)
-            if have_i2d:
-                base_t.append(run_img2dataset(tmp / "urls.parquet", tmp / "base", args.workers, args.size,
-                                              args.per_shard, args.threads))
-            else:
-                base_t.append(run_sequential(urls, tmp / "base", args.size, args.per_shard))
+                dt, mem = run_ours(tmp / "urls.parquet", tmp / f"ours_{f}", args.workers, args.size,
+                                   args.per_shard, args.threads, variants[f][0], args.resize, variants[f][1])
+                ours_t[f].append(dt)
+                ours_mem[f].append(mem)
+            if not args.no_baseline:
+                shutil.rmtree(tmp / "base", ignore_errors=True)
+                if have_i2d:
+                    dt, mem = run_img2dataset(tmp / "urls.parquet", tmp / "base", args.workers, args.size,
+                                              args.per_shard, args.threads, args.resize)
+                else:
+                    dt, mem = run_sequential(urls, tmp / "base", args.size, args.per_shard, args.resize)
+                base_t.append(dt)
+                base_mem.append(mem)
             if args.floor:
-                floor_t.append(run_floor(urls, args.workers, args.size, args.threads))
-            log.info("round %d: %s, baseline %.2f s%s", rep + 1,
-                     ", ".join(f"ours ({f}) {ours_t[f][-1]:.2f} s" for f in filters), base_t[-1],
+                dt, floor_n = run_floor(urls, args.workers, args.size, args.threads, args.resize)
+                floor_t.append(dt)
+            log.info("round %d: %s%s%s", rep + 1,
+                     ", ".join(f"ours ({f}) {ours_t[f][-1]:.2f} s" for f in filters),
+                     f", baseline {base_t[-1]:.2f} s" if base_t else "",
                      f", floor {floor_t[-1]:.2f} s" if floor_t else "")
         n_ours = {f: count_tar_samples(tmp / f"ours_{f}") for f in filters}
-        n_base = count_tar_samples(tmp / "base")
-        server.close()
-        print(f"corpus: {args.n} JPEGs 512x384 over loopback HTTP; {args.workers} worker processes, "
-              f"{args.threads} threads each; center_crop {args.size}px, JPEG q95, {args.per_shard}/shard; "
-              f"{args.repeat} interleaved rounds; img2dataset downscales with OpenCV INTER_AREA")
-        rows = [(f"unified-data ({f})", n_ours[f], ours_t[f]) for f in filters] + [(name, n_base, base_t)]
-        for label, n, ts in rows:
+        print(f"corpus: {corpus_desc} over loopback HTTP; {args.workers} worker processes, "
+              f"{args.threads} threads each; {args.resize} {args.size}px (ours: {OUR_RESIZE[args.resize]}), "
+              f"JPEG q95, {args.per_shard}/shard; {args.repeat} interleaved rounds; img2dataset resizes with "
+              "OpenCV (INTER_AREA down, Lanczos up)")
+        rows = [(f"unified-data ({f})", n_ours[f], ours_t[f], ours_mem[f]) for f in filters]
+        if base_t:
+            n_base = count_tar_samples(tmp / "base")
+            rows.append((name, n_base, base_t, base_mem))
+        for label, n, ts, mem in rows:
             best, med = min(ts), statistics.median(ts)
             print(f"  {label:24s}: {n:6d} images, best {best:6.2f} s = {n / best:6.1f} img/s, "
-                  f"median {med:6.2f} s = {n / med:6.1f} img/s")
-        for f in filters:
-            print(f"  ratio unified-data ({f}) / baseline: "
-                  f"best-of {min(base_t) / min(ours_t[f]) * n_ours[f] / n_base:.2f}x, "
-                  f"median {statistics.median(base_t) / statistics.median(ours_t[f]) * n_ours[f] / n_base:.2f}x "
-                  "(goal >= 1.5x)")
+                  f"median {med:6.2f} s = {n / med:6.1f} img/s, peak RSS (sum over processes) "
+                  f"{max(mem) / 2**30:.2f} GB")
+        if base_t:
+            for f in filters:
+                print(f"  ratio unified-data ({f}) / baseline: "
+                      f"best-of {min(base_t) / min(ours_t[f]) * n_ours[f] / n_base:.2f}x, "
+                      f"median {statistics.median(base_t) / statistics.median(ours_t[f]) * n_ours[f] / n_base:.2f}x "
+                      "(goal >= 1.5x)")
+            # same output geometry: the same URLs made images of the same size in both tools
+            ours_sizes, base_sizes = tar_output_sizes(tmp / f"ours_{filters[0]}"), tar_output_sizes(tmp / "base")
+            common = sorted(set(ours_sizes) & set(base_sizes))
+            differ = [u for u in common if ours_sizes[u] != base_sizes[u]]
+            examples = ", ".join(f"{ours_sizes[u][0]}x{ours_sizes[u][1]}" for u in common[:4])
+            print(f"  geometry: {len(common)} URLs in both outputs, {len(differ)} of different size "
+                  f"(e.g. {examples})" + (f"; first differing: {differ[0]} ours {ours_sizes[differ[0]]} "
+                                          f"baseline {base_sizes[differ[0]]}" if differ else ""))
         if floor_t:
             best = min(floor_t)
             print(f"  floor (same per-image work, {args.workers} bare processes, no Dask/writing/start-up): "
-                  f"best {best:.2f} s = {args.n / best:.1f} img/s, median {statistics.median(floor_t):.2f} s")
+                  f"{floor_n} images, best {best:.2f} s = {floor_n / best:.1f} img/s, "
+                  f"median {statistics.median(floor_t):.2f} s")
+        server.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -4,7 +4,7 @@ Why: web images are hostile or odd. A decompression bomb must become a rejection
 out-of-memory kill; truncated files must not be silently padded; EXIF orientation must be
 applied or half the photos are sideways; CMYK, 16-bit, palette, LA and animated images all need
 one defined conversion to RGB. For JPEG, ``Image.draft`` lets libjpeg decode at 1/2, 1/4 or 1/8
-scale, which is much faster; we request at least 1.5x the target size so the final resize
+scale, which is much faster; we request at least 1.25x the target size so the final resize
 still anti-aliases, which keeps the result within a small tolerance of a full decode (tested).
 """
 
@@ -22,9 +22,13 @@ if TYPE_CHECKING:
 
     from data_pipeline.recipe import ImageConfig
 
-#: libjpeg decodes at >= DRAFT_MARGIN x the final size, then the resize filter finishes the job. 1.5 keeps the
-#: result within the tolerance tested in tests/data_pipeline/test_decode.py (mean |diff| < 2 grey levels).
-DRAFT_MARGIN = 1.5
+#: libjpeg decodes at >= DRAFT_MARGIN x the final size, then the resize filter finishes the job. 1.25 keeps the
+#: result within the tolerance tested in tests/data_pipeline/test_decode.py (mean |diff| < 2 grey levels, PSNR
+#: >= 35 dB and no worse than the q95 re-encode's own error); 1.0 does not (a 1/8 draft that lands on the target
+#: is a box filter). On ~1 MP photos at 512 px (benchmarks/bench_ingest.py --corpus photos) 1.25 decodes the
+#: third of them with a longer side >= 1280 at 1/2 scale, where 1.5 decoded almost all in full; their mean |diff|
+#: to a full decode stays <= 1.5 levels and above the re-encode's PSNR on all 60 photos checked.
+DRAFT_MARGIN = 1.25
 _PIL_FORMAT = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
 
 
@@ -59,18 +63,30 @@ def _to_rgb(img: Image) -> Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
-def resize(img: Image, size: int, mode: str, resample: str = "bilinear") -> Image:
+def resize(img: Image, size: int, mode: str, resample: str = "bilinear",
+           full_size: tuple[int, int] | None = None,
+           box: tuple[float, float, float, float] | None = None) -> Image:
     """Resize to the geometry each mode promises (never a 0-pixel side), with the recipe's filter
-    (``ImageConfig.resample``)."""
+    (``ImageConfig.resample``).
+
+    ``full_size`` and ``box``: for a JPEG decoded at reduced scale (``draft``), the full image's size
+    and the region of ``img`` it covers (libjpeg rounds a scaled side up, so the last row or column
+    is partly padding). The output geometry and the crop are computed on the full size, so they are
+    exactly what a full decode gives (not off by one pixel from the rounded draft size)."""
     from PIL import Image as PILImage
-    from PIL import ImageOps
 
     if mode == "none":
         return img
     method = PILImage.Resampling.LANCZOS if resample == "lanczos" else PILImage.Resampling.BILINEAR
-    if mode == "center_crop":
-        return ImageOps.fit(img, (size, size), method=method)
-    inner = img.resize(contain_size(img.size, size), method)
+    fw, fh = full_size or img.size
+    bx0, by0, bx1, by1 = box or (0.0, 0.0, float(img.width), float(img.height))
+    sx, sy = (bx1 - bx0) / fw, (by1 - by0) / fh  # img pixels per full-size pixel
+    if mode == "center_crop":  # ImageOps.fit's crop (centred, output ratio 1), on the full size
+        cw = ch = min(fw, fh)
+        left, top = (fw - cw) * 0.5, (fh - ch) * 0.5
+        crop = (bx0 + left * sx, by0 + top * sy, bx0 + (left + cw) * sx, by0 + (top + ch) * sy)
+        return img.resize((size, size), method, box=crop)
+    inner = img.resize(contain_size((fw, fh), size), method, box=(bx0, by0, bx1, by1))
     if mode == "pad":
         canvas = PILImage.new("RGB", (size, size), (255, 255, 255))
         canvas.paste(inner, (round((size - inner.width) * 0.5), round((size - inner.height) * 0.5)))
@@ -85,6 +101,17 @@ def contain_size(orig: tuple[int, int], size: int) -> tuple[int, int]:
     if w >= h:
         return size, max(1, round(h * size / w))
     return max(1, round(w * size / h)), size
+
+
+def _oriented_box(box: tuple[float, float, float, float], size: tuple[int, int],
+                  orientation: int) -> tuple[float, float, float, float]:
+    """The draft's valid region ``box`` (top-left anchored in the decoded ``size``) after the EXIF
+    ``orientation``'s transpose: the rounded-up padding moves to whichever edges the transpose flips."""
+    w, h = size
+    ex, ey = w - box[2], h - box[3]  # padding at the right and at the bottom before the transpose
+    return {2: (ex, 0.0, w, h - ey), 3: (ex, ey, w, h), 4: (0.0, ey, w - ex, h),
+            5: (0.0, 0.0, h - ey, w - ex), 6: (ey, 0.0, h, w - ex), 7: (ey, ex, h, w),
+            8: (0.0, ex, h - ey, w)}.get(orientation, box)
 
 
 def _draft_request(orig: tuple[int, int], size: int, mode: str) -> tuple[int, int] | None:
@@ -125,18 +152,22 @@ def decode_image(data: bytes, cfg: ImageConfig, use_draft: bool | None = None,
                     return DecodeResult(None, verdict[0], verdict[1], (pw, ph), orig_mode, fmt)
             if getattr(img, "is_animated", False):
                 img.seek(0)
-            drafted = False
+            drafted, box = False, None
             if use_draft and fmt == "JPEG":
                 req = _draft_request((w, h), cfg.size, cfg.resize_mode)
                 if req is not None:
-                    drafted = img.draft("RGB" if img.mode == "RGB" else img.mode, req) is not None
+                    got = img.draft("RGB" if img.mode == "RGB" else img.mode, req)
+                    drafted = got is not None and img.size != (w, h)
+                    box = got[1] if drafted else None
             img.load()
             orientation = img.getexif().get(0x0112, 1)
             if orientation != 1:  # exif_transpose copies the whole image even when there is nothing to do
+                if box is not None:
+                    box = _oriented_box(box, img.size, orientation)
                 img = ImageOps.exif_transpose(img)
             orig_size = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
             img = _to_rgb(img)
-            img = resize(img, cfg.size, cfg.resize_mode, cfg.resample)
+            img = resize(img, cfg.size, cfg.resize_mode, cfg.resample, full_size=orig_size, box=box)
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
         return DecodeResult(None, "decompression_bomb", str(exc)[:200])
     except Exception as exc:  # noqa: BLE001 - hostile bytes reach deep into codecs: a reason, never a crash
