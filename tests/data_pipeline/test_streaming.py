@@ -121,7 +121,7 @@ def test_resume_replays_dedup_state_of_committed_shards(http_server, tmp_path, d
 def test_hashes_returned_by_ingest_are_the_staged_ones(http_server, tmp_path):
     """The client decides dedup from the hashes in the ingest result; a resumed build reads them back
     from the staged parquet instead. Both must be the same list, in plan order, pending samples only."""
-    from data_pipeline.plan import build_plan
+    from data_pipeline.plan import prepare_plan
     from data_pipeline.stages.dedup_pass import read_staged_hashes
     from data_pipeline.stages.ingest import ingest_shard
 
@@ -131,10 +131,9 @@ def test_hashes_returned_by_ingest_are_the_staged_ones(http_server, tmp_path):
     recipe = recipe_from_dict({"sources": [{"type": "jsonl", "path": "urls.jsonl"}], "image": {"size": 32},
                                "sharding": {"samples_per_shard": 4}, "filters": {"exact_dedup": True},
                                "captioner": None}, base_dir=tmp_path)
-    shard = build_plan(recipe).shards[0]
     out = tmp_path / "out"
-    (out / "_stage").mkdir(parents=True)
-    (out / "plan.json").write_text("{}")  # tasks refuse a folder the client did not plan into
+    shard = prepare_plan(recipe, out)[0].shards[0]  # tasks refuse a folder the client did not plan into
+    (out / "_stage").mkdir()
     st = ingest_shard(shard, recipe, str(out))
     assert st["n_pending"] == 3 and len(st["dedup_hashes"]) == 3
     assert st["dedup_hashes"] == read_staged_hashes(out, shard.index)
