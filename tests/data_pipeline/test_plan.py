@@ -9,7 +9,15 @@ import pytest
 
 from data_pipeline import plan as plan_mod
 from data_pipeline.errors import PlanMismatchError
-from data_pipeline.plan import PLAN_DIR, PLAN_HEAD, iter_plan_records, load_plan, prepare_plan, shuffle_key, write_plan
+from data_pipeline.plan import (
+    PLAN_DIR,
+    PLAN_HEAD,
+    iter_plan_records,
+    load_plan,
+    prepare_plan,
+    shuffle_key,
+    write_plan,
+)
 from data_pipeline.recipe import recipe_from_dict
 from data_pipeline.records import InputRecord
 from data_pipeline.sources import iter_records
