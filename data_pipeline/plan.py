@@ -126,8 +126,8 @@ def shuffle_key(seed: int, record_id: str) -> int:
 class _ShardWriter:
     """Cuts a stream of (id, json line) into fixed-size shard files, fingerprinting as it goes."""
 
-    def __init__(self, folder: Path, per_shard: int) -> None:
-        self.folder, self.per_shard = folder, per_shard
+    def __init__(self, folder: Path, per_shard: int, write: bool = True) -> None:
+        self.folder, self.per_shard, self.write = folder, per_shard, write
         self.ids: list[str] = []
         self.lines: list[str] = []
         self.n_shards = self.n_inputs = 0
@@ -142,8 +142,9 @@ class _ShardWriter:
     def flush(self) -> None:
         if not self.ids:
             return
-        with open(shard_path(self.folder, self.n_shards), "w", encoding="utf-8") as fh:
-            fh.writelines(self.lines)
+        if self.write:
+            with open(shard_path(self.folder, self.n_shards), "w", encoding="utf-8") as fh:
+                fh.writelines(self.lines)
         # the same formula as plan version 1
         self.hash.update(f"{self.n_shards}:".encode() + ",".join(self.ids).encode() + b";")
         self.n_inputs += len(self.ids)
@@ -200,15 +201,18 @@ class _Spill:
             del lines
 
 
-def write_plan(recipe: Recipe, folder: str | Path, records: Iterable[InputRecord] | None = None) -> ShardPlan:
+def write_plan(recipe: Recipe, folder: str | Path, records: Iterable[InputRecord] | None = None,
+               write_shards: bool = True) -> ShardPlan:
     """Stream the recipe's sources (or ``records``) into plan files in ``folder`` (created; must not
     hold a plan) and write its head last. Deterministic: same sources, seed and shard size give the
-    same shard files. Never holds more than one shard, or one shuffle bucket, of records."""
+    same shard files. Never holds more than one shard, or one shuffle bucket, of records.
+    ``write_shards=False``: only the head (the fingerprint to compare on resume); a shuffle still
+    spills to bucket files in ``folder``."""
     from data_pipeline.sources import iter_records
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    writer = _ShardWriter(folder, recipe.sharding.samples_per_shard)
+    writer = _ShardWriter(folder, recipe.sharding.samples_per_shard, write_shards)
     seed = recipe.sharding.shuffle_seed
     spill = _Spill(folder, seed) if seed is not None else None
     local: dict[str, str] = {}
@@ -259,15 +263,15 @@ def remove_stale_plans(out_dir: str | Path) -> int:
 
 def prepare_plan(recipe: Recipe, out_dir: str | Path) -> tuple[ShardPlan, bool]:
     """Plan into ``out_dir`` (streamed, in pieces), compare with any plan already there; returns
-    (plan, resumed). On resume the new plan is built beside the old one to compare fingerprints, then
-    dropped: the old plan's files stay the ones tasks read."""
+    (plan, resumed). On resume the sources are streamed again for the fingerprint only (no shard files
+    are written) and the old plan's files stay the ones tasks read."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     old = load_plan(out)  # refuses a version-1 folder before any work
     remove_stale_plans(out)
     tmp = tmp_path_for(out / PLAN_DIR)
     try:
-        plan = write_plan(recipe, tmp)
+        plan = write_plan(recipe, tmp, write_shards=old is None)
         if old is None:
             os.rename(tmp, out / PLAN_DIR)
             return ShardPlan(plan.fingerprint, plan.recipe_fingerprint, plan.n_inputs, plan.n_shards,
