@@ -46,8 +46,8 @@ def worker_check(out_dir: str, token: str, paths: list[str], api_key_env: str | 
 
 def require_shared_out(out_dir: str) -> None:
     """Called by every task before it writes: the client wrote the plan (``plan/head.json``) into the
-    output folder first, so a worker that does not see it (one that joined after the preflight without the shared
-    mount) fails with a clear message instead of writing shards onto its own disk."""
+    output folder first, so a worker that does not see it (one that joined after the preflight without
+    the shared mount) fails with a clear message instead of writing shards onto its own disk."""
     from data_pipeline.plan import PLAN_HEAD
 
     if not (Path(out_dir) / PLAN_HEAD).is_file():
