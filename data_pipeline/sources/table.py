@@ -15,14 +15,15 @@ if TYPE_CHECKING:
     from data_pipeline.recipe import Recipe, TableSource
 
 BATCH_ROWS = 65_536  # rows read at once (parquet, CSV)
+CSV_BLOCK_BYTES = 1 << 20  # CSV bytes read at once (pyarrow's default block)
 JSONL_ROWS = 8192  # JSONL lines parsed at once (a parsed row is a dict: ~10x the bytes of an arrow row)
 
 
-def _read_batches(path: str, kind: str, columns: list[str]) -> Iterator[dict[str, list[Any]]]:
+def _read_batches(path: str, kind: str, columns: list[str], text_columns: list[str]) -> Iterator[dict[str, list[Any]]]:
     """The file's ``columns`` in batches of rows ({column: values}), streamed: a 10M-row list is
     never one table in memory. Remote files (``scheme://``) are read whole, as before. JSONL is parsed
     line by line (pyarrow's streaming JSON reader fixes column types from its first block and fails
-    on a column that is null there and a string later; ``read_json`` did not)."""
+    on a column that is null there and a string later; ``read_json`` did not). CSV: see ``_open_csv``."""
     import pyarrow.csv as pacsv
     import pyarrow.json as pajson
     import pyarrow.parquet as pq
@@ -37,13 +38,33 @@ def _read_batches(path: str, kind: str, columns: list[str]) -> Iterator[dict[str
         _check_columns(path, pf.schema_arrow.names, columns)
         batches = pf.iter_batches(batch_size=BATCH_ROWS, columns=columns)
     elif kind == "csv":
-        batches = pacsv.open_csv(path)
-        _check_columns(path, batches.schema.names, columns)
+        batches = _open_csv(path, columns, text_columns)
     else:
         yield from _jsonl_batches(path, columns)
         return
     for batch in batches:
         yield {c: batch.column(c).to_pylist() for c in columns}
+
+
+def _open_csv(path: str, columns: list[str], text_columns: list[str]) -> Any:
+    """A streaming CSV reader. Its column types are fixed before the first block (pyarrow's streaming
+    reader infers them from the first block and fails on a column empty there and filled later;
+    ``read_csv`` did not): ``text_columns`` (url, caption) are read as strings, and the other needed
+    columns (the extras, usually none) get the types ``read_csv`` infers over the whole file, from a
+    first pass that reads those columns only. An empty caption cell is ``""``, as with ``read_csv``
+    (except in a caption column that is empty in every row, which ``read_csv`` read as nulls)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = pacsv.open_csv(path).schema.names
+    _check_columns(path, names, columns)
+    others = [c for c in columns if c not in text_columns]
+    types = {c: pa.string() for c in text_columns}
+    if others:
+        inferred = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(include_columns=others)).schema
+        types |= {c: inferred.field(c).type for c in others}
+    return pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                          convert_options=pacsv.ConvertOptions(column_types=types, include_columns=columns))
 
 
 def _jsonl_batches(path: str, columns: list[str]) -> Iterator[dict[str, list[Any]]]:
@@ -83,7 +104,8 @@ def iter_table(spec: TableSource, recipe: Recipe, name: str) -> Iterator[InputRe
         needed = list(dict.fromkeys([spec.url_column, *([spec.caption_column] if spec.caption_column else []),
                                      *spec.extra_columns]))
         base = Path(file).parent
-        for batch in _read_batches(file, spec.type, needed):
+        text = [spec.url_column, *([spec.caption_column] if spec.caption_column else [])]
+        for batch in _read_batches(file, spec.type, needed, text):
             urls = batch[spec.url_column]
             caps = batch[spec.caption_column] if spec.caption_column else [None] * len(urls)
             extras = {c: batch[c] for c in spec.extra_columns}
