@@ -6,6 +6,7 @@ rest was dropped and whether captions are actually long, without running any cod
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ def plot_histogram(words: list[int], path: str | Path) -> None:
     fig.savefig(path)
 
 
-def write_card(out_dir: str | Path, manifest: dict[str, Any], caption_words: list[int]) -> Path:
+def write_card(out_dir: str | Path, manifest: dict[str, Any], caption_words: Sequence[int]) -> Path:
     out = Path(out_dir)
     plot_histogram(caption_words, out / HIST_PNG)
     recipe = manifest["recipe"]

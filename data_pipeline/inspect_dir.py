@@ -35,7 +35,9 @@ def inspect_dir(out_dir: str | Path) -> str:
         stages.update(s for s, r in zip(cols["stage"], cols["reason"], strict=True) if r)
         words.extend(st.get("caption_words", []))
     planned = ""
-    plan = out / "plan.json"
+    from data_pipeline.plan import PLAN_HEAD
+
+    plan = out / PLAN_HEAD  # the plan's head only (its shard files are never read here)
     if plan.exists():
         import json
 

@@ -45,33 +45,24 @@ def worker_check(out_dir: str, token: str, paths: list[str], api_key_env: str | 
 
 
 def require_shared_out(out_dir: str) -> None:
-    """Called by every task before it writes: the client wrote ``plan.json`` into the output folder
-    first, so a worker that does not see it (one that joined after the preflight without the shared
-    mount) fails with a clear message instead of writing shards onto its own disk."""
-    from data_pipeline.plan import PLAN_FILE
+    """Called by every task before it writes: the client wrote the plan (``plan/head.json``) into the
+    output folder first, so a worker that does not see it (one that joined after the preflight without
+    the shared mount) fails with a clear message instead of writing shards onto its own disk."""
+    from data_pipeline.plan import PLAN_HEAD
 
-    if not (Path(out_dir) / PLAN_FILE).is_file():
+    if not (Path(out_dir) / PLAN_HEAD).is_file():
         import socket
 
         raise DataPipelineError(f"Dask worker on {socket.gethostname()} does not see the output folder {out_dir} "
-                                f"(no {PLAN_FILE} there).", SHARED_FS_FIX)
+                                f"(no {PLAN_HEAD} there).", SHARED_FS_FIX)
 
 
-def local_paths(plan: ShardPlan, per_source: int = 1) -> list[str]:
-    """The first local file(s) of each local source (path records, and tar members' tar files).
-
-    Every shard is looked at until each source that has local records is covered: without shuffling,
-    sources come one after another, so a second source may start far into the plan. Sources with no
-    local records (URL lists) cost one scan, which is a pass over records already in memory.
-    """
-    seen: dict[str, int] = {}
-    out: list[str] = []
-    for shard in plan.shards:
-        for r in shard.records:
-            if r.kind in ("path", "tar") and seen.get(r.source, 0) < per_source:
-                seen[r.source] = seen.get(r.source, 0) + 1
-                out.append(r.locator.rpartition("#")[0] if r.kind == "tar" else r.locator)
-    return out
+def local_paths(plan: ShardPlan) -> list[str]:
+    """The first local file of each local source (path records, and tar members' tar files), as the
+    planning saw them while streaming the sources (``ShardPlan.local_paths``, kept in the plan head):
+    every source that has local records is covered wherever it lands in the plan, without a scan of
+    the shard files. Sources with no local records (URL lists) contribute nothing."""
+    return list(plan.local_paths)
 
 
 def check_workers(client: Client, recipe: Recipe, out: Path, plan: ShardPlan) -> None:

@@ -1,6 +1,6 @@
 """The small picklable value every stage hands on: one input to fetch.
 
-Why: Dask ships records to workers inside the shard plan; they must be tiny, JSON-able (the
+Why: Dask ships records to workers inside a shard spec; they must be tiny, JSON-able (the
 plan is written to disk before any work) and carry a stable id derived from where the input
 came from, so re-planning the same sources gives the same ids and resume can trust them.
 """
@@ -14,7 +14,7 @@ from typing import Any, Literal
 Kind = Literal["url", "path", "tar", "hf"]
 
 
-@dataclass(frozen=True, slots=True)  # slots: ~150 bytes less per input, and the client holds every one
+@dataclass(frozen=True, slots=True)  # slots: ~150 bytes less per input (a shard, a shuffle bucket at a time)
 class InputRecord:
     """One input. ``locator`` is a URL, a local path, ``TAR#offset:size:member`` or an HF row."""
 

@@ -18,6 +18,8 @@ from data_pipeline.records import InputRecord, stable_id
 if TYPE_CHECKING:
     from data_pipeline.recipe import HFSource, Recipe
 
+META_ROWS = 10_000  # rows of caption/extra columns read at once while planning
+
 
 @functools.lru_cache(maxsize=8)
 def open_hf(path: str, split: str, image_column: str) -> Any:
@@ -66,10 +68,13 @@ def iter_hf(spec: HFSource, recipe: Recipe, name: str) -> Iterator[InputRecord]:
     missing = [c for c in cols if c not in ds.column_names]
     if missing:
         raise SourceError(f"HF dataset '{path}' has no column(s) {missing}.", "fix caption_column / extra_columns")
-    meta = ds.select_columns(cols).to_dict() if cols else {}
-    for row in range(len(ds)):
-        loc = json.dumps({"path": path, "split": spec.split, "column": spec.image_column, "row": row}, sort_keys=True)
-        cap = meta[spec.caption_column][row] if spec.caption_column else None
-        yield InputRecord(id=stable_id(name, f"{path}:{spec.split}:{row}"), kind="hf", locator=loc, source=name,
-                          original_caption=None if cap is None else str(cap),
-                          extra={c: meta[c][row] for c in spec.extra_columns})
+    meta_ds = ds.select_columns(cols) if cols else None
+    for start in range(0, len(ds), META_ROWS):  # caption/extra columns a slice at a time, never whole
+        meta = meta_ds[start:start + META_ROWS] if meta_ds is not None else {}
+        for j, row in enumerate(range(start, min(start + META_ROWS, len(ds)))):
+            loc = json.dumps({"path": path, "split": spec.split, "column": spec.image_column, "row": row},
+                             sort_keys=True)
+            cap = meta[spec.caption_column][j] if spec.caption_column else None
+            yield InputRecord(id=stable_id(name, f"{path}:{spec.split}:{row}"), kind="hf", locator=loc, source=name,
+                              original_caption=None if cap is None else str(cap),
+                              extra={c: meta[c][j] for c in spec.extra_columns})

@@ -50,7 +50,7 @@ def test_a_warm_worker_imports_nothing_heavy_while_working(tmp_path):
     (it did: the pydantic recipe, ~0.2 s per worker at its first task)."""
     from PIL import Image
 
-    from data_pipeline.plan import build_plan
+    from data_pipeline.plan import prepare_plan
     from data_pipeline.recipe import recipe_from_dict
 
     (tmp_path / "imgs").mkdir()
@@ -58,10 +58,10 @@ def test_a_warm_worker_imports_nothing_heavy_while_working(tmp_path):
         Image.new("RGB", (40, 30), (90 * i, 50, 20)).save(tmp_path / "imgs" / f"{i}.jpg")
     recipe = recipe_from_dict({"sources": [{"type": "folder", "path": str(tmp_path / "imgs")}],
                                "image": {"size": 16}, "captioner": None})
-    (tmp_path / "out" / "_stage").mkdir(parents=True)
-    (tmp_path / "out" / "plan.json").write_text("{}")  # tasks refuse a folder the client did not plan into
+    shard = prepare_plan(recipe, tmp_path / "out")[0].shards[0]  # tasks refuse a folder the client did not plan into
+    (tmp_path / "out" / "_stage").mkdir()
     with dask_client(ClusterOptions(workers=1)) as client:
-        new = client.submit(_new_modules_after_a_shard, recipe, build_plan(recipe).shards[0],
+        new = client.submit(_new_modules_after_a_shard, recipe, shard,
                             str(tmp_path / "out"), pure=False).result()
     heavy = ("data_pipeline", "pydantic", "pyarrow", "pandas", "PIL", "scipy", "numpy", "imagehash", "urllib3")
     bad = [m for m in new if m.split(".")[0] in heavy]

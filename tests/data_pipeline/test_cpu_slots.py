@@ -13,7 +13,7 @@ import data_pipeline.cpu_slots as cpu_slots_module
 import data_pipeline.decode as decode_module
 import data_pipeline.fetch as fetch_module
 from data_pipeline.cpu_slots import cpu_slots
-from data_pipeline.plan import build_plan
+from data_pipeline.plan import prepare_plan
 from data_pipeline.recipe import recipe_from_dict
 from data_pipeline.stages.ingest import ingest_shard
 from tests.data_pipeline.conftest import Route
@@ -67,9 +67,9 @@ def test_ingest_decodes_at_most_slots_images_at_once(http_server, tmp_path, monk
     recipe = recipe_from_dict({"sources": [{"type": "jsonl", "path": "urls.jsonl"}], "image": {"size": 32},
                                "sharding": {"samples_per_shard": 12}, "fetch": {"threads": 8},
                                "captioner": None}, base_dir=tmp_path)
-    (tmp_path / "out" / "_stage").mkdir(parents=True)
-    (tmp_path / "out" / "plan.json").write_text("{}")  # tasks refuse a folder the client did not plan into
-    st = ingest_shard(build_plan(recipe).shards[0], recipe, str(tmp_path / "out"))
+    shard = prepare_plan(recipe, tmp_path / "out")[0].shards[0]  # tasks refuse a folder the client did not plan into
+    (tmp_path / "out" / "_stage").mkdir()
+    st = ingest_shard(shard, recipe, str(tmp_path / "out"))
     assert st["n_pending"] == 12
     assert decoding["peak"] == 1  # one CPU slot: never two decodes at once
     assert fetching["peak"] > 1  # while the fetches (50 ms server delay each) still overlapped

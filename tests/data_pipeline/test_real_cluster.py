@@ -218,28 +218,31 @@ def test_late_joining_workers_widen_the_window(http_server, tmp_path):
 
 def test_a_task_on_a_worker_without_the_shared_folder_fails_clearly(tmp_path):
     """A worker that joined after the preflight and lacks the mount must not write shards to its own disk."""
-    from data_pipeline.plan import build_plan
+    from data_pipeline.plan import prepare_plan
     from data_pipeline.stages.ingest import ingest_shard
 
     recipe = recipe_from_dict({"sources": [{"type": "folder", "path": str(REPO / "tests/data_pipeline/fixtures/images")}],
                                "image": {"size": 16}, "captioner": None}, base_dir=tmp_path)
     missing = tmp_path / "not-mounted-here"
     with pytest.raises(DataPipelineError, match="does not see the output folder"):
-        ingest_shard(build_plan(recipe).shards[0], recipe, str(missing))
+        ingest_shard(prepare_plan(recipe, tmp_path / "planned")[0].shards[0], recipe, str(missing))
     assert not missing.exists()
 
 
-def test_preflight_covers_a_local_source_that_starts_late_in_the_plan():
-    from data_pipeline.plan import ShardPlan, ShardSpec
+def test_preflight_covers_a_local_source_that_starts_late_in_the_plan(tmp_path):
+    from data_pipeline.plan import load_plan, write_plan
     from data_pipeline.preflight import local_paths
     from data_pipeline.records import InputRecord
 
-    def shard(i, source, kind="path"):
+    def rec(i, source, kind="path"):
         locator = f"/data/{source}/{i}.jpg" if kind == "path" else f"https://h/{i}.jpg"
-        return ShardSpec(i, (InputRecord(f"{source}-{i}", kind, locator, source),))
+        return InputRecord(f"{source}-{i}", kind, locator, source)
 
-    shards = [shard(i, "urls", "url") for i in range(20)] + [shard(20 + i, "photos") for i in range(3)]
-    assert local_paths(ShardPlan("f", "r", tuple(shards))) == ["/data/photos/20.jpg"]
+    records = [rec(i, "urls", "url") for i in range(20)] + [rec(20 + i, "photos") for i in range(3)]
+    recipe = recipe_from_dict({"sources": [{"type": "folder", "path": str(tmp_path)}],
+                               "sharding": {"samples_per_shard": 1}})
+    write_plan(recipe, tmp_path / "out" / "plan", records)
+    assert local_paths(load_plan(tmp_path / "out")) == ["/data/photos/20.jpg"]  # kept in the plan head
 
 
 def test_a_lock_won_on_a_deleted_lock_file_is_not_a_lock(tmp_path, monkeypatch):

@@ -22,6 +22,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from data_pipeline.plan import iter_plan_records, load_plan
 from data_pipeline.validate import validate_dir
 
 pytestmark = pytest.mark.slow
@@ -76,8 +77,7 @@ def test_sigkill_twice_then_resume_gives_exactly_once(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    plan = json.loads((out / "plan.json").read_text())
-    planned = [r["id"] for s in plan["shards"] for r in s["records"]]
+    planned = [r.id for r in iter_plan_records(load_plan(out))]
     assert len(planned) == 61 == len(set(planned))
     rows = [r for p in sorted(out.glob("*.parquet")) for r in pq.read_table(p).to_pylist()]
     assert sorted(r["key"] for r in rows) == sorted(planned)  # every input exactly once

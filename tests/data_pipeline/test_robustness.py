@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from data_pipeline.executor import run_build
-from data_pipeline.plan import build_plan
+from data_pipeline.plan import prepare_plan
 from data_pipeline.recipe import recipe_from_dict
 from data_pipeline.records import InputRecord
 from data_pipeline.sample import Sample
@@ -118,9 +118,7 @@ def test_finalize_run_twice_returns_the_committed_stats(tmp_path):
                                "sharding": {"samples_per_shard": 8}, "image": {"size": 32}, "captioner": None},
                               base_dir=tmp_path)
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "plan.json").write_text("{}")  # tasks refuse a folder the client did not plan into
-    shard = build_plan(recipe).shards[0]
+    shard = prepare_plan(recipe, out)[0].shards[0]  # tasks refuse a folder the client did not plan into
     st = ingest_shard(shard, recipe, str(out))
     dups = IncrementalDedup(out, recipe.filters).decide(0, st["dedup_hashes"])
     first = finalize_shard(0, recipe, str(out), dups)

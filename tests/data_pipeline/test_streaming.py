@@ -121,7 +121,7 @@ def test_resume_replays_dedup_state_of_committed_shards(http_server, tmp_path, d
 def test_hashes_returned_by_ingest_are_the_staged_ones(http_server, tmp_path):
     """The client decides dedup from the hashes in the ingest result; a resumed build reads them back
     from the staged parquet instead. Both must be the same list, in plan order, pending samples only."""
-    from data_pipeline.plan import build_plan
+    from data_pipeline.plan import prepare_plan
     from data_pipeline.stages.dedup_pass import read_staged_hashes
     from data_pipeline.stages.ingest import ingest_shard
 
@@ -131,11 +131,39 @@ def test_hashes_returned_by_ingest_are_the_staged_ones(http_server, tmp_path):
     recipe = recipe_from_dict({"sources": [{"type": "jsonl", "path": "urls.jsonl"}], "image": {"size": 32},
                                "sharding": {"samples_per_shard": 4}, "filters": {"exact_dedup": True},
                                "captioner": None}, base_dir=tmp_path)
-    shard = build_plan(recipe).shards[0]
     out = tmp_path / "out"
-    (out / "_stage").mkdir(parents=True)
-    (out / "plan.json").write_text("{}")  # tasks refuse a folder the client did not plan into
+    shard = prepare_plan(recipe, out)[0].shards[0]  # tasks refuse a folder the client did not plan into
+    (out / "_stage").mkdir()
     st = ingest_shard(shard, recipe, str(out))
     assert st["n_pending"] == 3 and len(st["dedup_hashes"]) == 3
     assert st["dedup_hashes"] == read_staged_hashes(out, shard.index)
     assert [h[0] for h in st["dedup_hashes"]] == [r.id for r in shard.records if r.locator != urls[2]]
+
+
+def test_the_client_reads_each_shard_from_its_plan_file_only_when_it_ingests_it(http_server, tmp_path, dask_client,
+                                                                                monkeypatch):
+    """The executor keeps shard indices only: it never walks ``plan.shards`` (all records), and reads a
+    shard's plan file once, when its ingest task is issued; a re-run of a finished build reads none."""
+    import data_pipeline.plan as plan_mod
+
+    urls = [http_server.add(f"/lazy{i}.png", Route(body=_png(300 + i), ctype="image/png")) for i in range(7)]
+    recipe = _recipe(tmp_path, urls)
+    reads: list[int] = []
+    real_read = plan_mod.read_shard
+
+    def counting_read(folder, index):
+        reads.append(index)
+        return real_read(folder, index)
+
+    def no_walk(self):
+        raise AssertionError("the client walked every shard's records")
+
+    monkeypatch.setattr(plan_mod, "read_shard", counting_read)
+    monkeypatch.setattr(plan_mod.ShardPlan, "shards", property(no_walk))
+    out = tmp_path / "out"
+    s = run_build(recipe, out, ClusterOptions(max_in_flight=1), client=dask_client)
+    assert s.n_planned_shards == 4 and s.n_inputs == 7 and sorted(reads) == [0, 1, 2, 3]
+    reads.clear()
+    again = run_build(recipe, out, ClusterOptions(max_in_flight=1), client=dask_client)
+    assert again.resumed and again.skipped_shards == 4 and reads == []
+    assert validate_dir(out, load=False) == []
