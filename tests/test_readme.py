@@ -47,6 +47,9 @@ def test_every_flag_in_the_readme_exists():
     # Flags of `vllm serve` (another program) in the served-models section.
     known |= {"--port", "--max-model-len", "--limit-mm-per-prompt", "--api-key", "--trust-remote-code",
               "--served-model-name"}
+    # Flags of the benchmark scripts the README quotes figures from.
+    for script in (README.parent / "benchmarks").glob("*.py"):
+        known |= set(re.findall(r'add_argument\(\s*"(--[a-z][a-z0-9-]+)"', script.read_text(encoding="utf-8")))
     from data_pipeline.cli import _parser as data_parser
     from leaderboard.cli import build_parser as leaderboard_parser
 
