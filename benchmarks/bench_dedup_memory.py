@@ -7,7 +7,9 @@ duplicates of an earlier input), exact + near dedup at d=4, 1000 inputs per shar
 shard through ``IncrementalDedup.decide`` (each shard's hashes are generated just before its
 ``decide``, so the inputs themselves are not held). Printed: peak RSS (``getrusage``), RSS growth
 during the pass, its time, and the time of a resume (a fresh object loading every shard's persisted
-decisions, as the executor does for committed shards); then the linear extrapolation to 10M.
+decisions, as the executor does for committed shards, in the same process: the pass's state is
+released first, so "peak with it" is an upper bound); then the linear extrapolation to 10M of the
+pass's peak RSS and time.
 
 "old" is the previous ``IncrementalDedup`` (dict/array filters of ``filters/dedup.py``, state rebuilt
 on resume by replaying every persisted hash), kept below as ``OldIncrementalDedup`` for this
@@ -108,7 +110,7 @@ def _child(impl: str, n: int, folder: str) -> None:
         (out / "_stage" / f"{index:05d}.parquet").touch()  # decide() checks the stage exists
         n_dups += len(dedup.decide(index, hashes))
     t_pass = time.perf_counter() - t0
-    rss_end = _rss()
+    rss_end, peak_pass = _rss(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     del dedup
     t0 = time.perf_counter()
     again = cls(out, cfg)
@@ -117,7 +119,8 @@ def _child(impl: str, n: int, folder: str) -> None:
     t_resume = time.perf_counter() - t0
     disk = sum(p.stat().st_size for p in (out / "_stage" / "dedup").iterdir() if not p.name.endswith(".json"))
     print(json.dumps({"impl": impl, "n": n, "n_dups": n_dups, "t_pass": t_pass, "t_resume": t_resume, "rss0": rss0,
-                      "rss_end": rss_end, "rss_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                      "rss_end": rss_end, "rss_peak": peak_pass,
+                      "rss_peak_resume": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                       "index_disk": disk}))
 
 
@@ -137,10 +140,10 @@ def main() -> None:
                 got = subprocess.run([sys.executable, __file__, "--child", impl, str(n), tmp], capture_output=True,
                                      text=True, check=True)
             rows[impl, n] = r = json.loads(got.stdout.strip().splitlines()[-1])
-            print(f"{impl:>4} {n:>9} inputs: peak RSS {r['rss_peak'] / 2**20:7.0f} MB (start {r['rss0'] / 2**20:4.0f} MB,"
-                  f" +{(r['rss_end'] - r['rss0']) / n:5.0f} B/input), pass {r['t_pass']:6.1f} s, resume "
-                  f"{r['t_resume']:5.1f} s, index on disk {r['index_disk'] / 2**20:5.0f} MB, {r['n_dups']} dups",
-                  flush=True)
+            print(f"{impl:>4} {n:>9} inputs: pass: peak RSS {r['rss_peak'] / 2**20:5.0f} MB (start "
+                  f"{r['rss0'] / 2**20:3.0f} MB, end {r['rss_end'] / 2**20:5.0f} MB), {r['t_pass']:5.1f} s; resume "
+                  f"{r['t_resume']:5.1f} s (peak with it {r['rss_peak_resume'] / 2**20:5.0f} MB); index on disk "
+                  f"{r['index_disk'] / 2**20:4.0f} MB; {r['n_dups']} dups", flush=True)
     if len(args.sizes) >= 2:
         a, b = sorted(args.sizes)[-2:]
         print(f"\nLinear extrapolation to 10M inputs (from {a} and {b}):")

@@ -43,7 +43,7 @@ SCHEMA = 1
 BUCKET_BITS = 22  # at most 2^22 buckets (16 MB of uint32 heads) per table
 _MULT = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing of band keys wider than BUCKET_BITS
 _SQL_CHUNK = 30_000  # bound parameters per statement (SQLite >= 3.32 allows 32766)
-_LINK_CHUNK = 1 << 20
+_LINK_CHUNK = 1 << 18  # ordinals linked per batch: bounds the temporaries of a resumed job (~12 MB)
 
 
 def exact_key(sha256: str) -> bytes:
@@ -153,16 +153,20 @@ class ExactState:
         n = len(hi)
         if not n:
             return
-        if self.n == 0 and n > 1024:  # a resumed job's whole state: adopt the arrays, no copy
-            self.hi, self.lo = hi, lo
-        else:
-            self.hi = _reserve(self.hi, self.n + n)
-            self.lo = _reserve(self.lo, self.n + n)
-            self.hi[self.n: self.n + n] = hi
-            self.lo[self.n: self.n + n] = lo
-        for i in range(0, n, _LINK_CHUNK):  # bounded temporaries when a resumed job loads millions
-            self.chains.link(self._buckets(hi[i: i + _LINK_CHUNK]), self.n + i)
+        self.hi = _reserve(self.hi, self.n + n)
+        self.lo = _reserve(self.lo, self.n + n)
+        self.hi[self.n: self.n + n] = hi
+        self.lo[self.n: self.n + n] = lo
+        self.chains.link(self._buckets(hi), self.n)
         self.n += n
+
+    def adopt(self, hi: np.ndarray, lo: np.ndarray, n: int) -> None:
+        """Take (no copy) arrays whose first ``n`` items are the whole state (a resumed job)."""
+        assert self.n == 0
+        self.hi, self.lo = hi, lo
+        for i in range(0, n, _LINK_CHUNK):
+            self.chains.link(self._buckets(hi[i: min(n, i + _LINK_CHUNK)]), i)
+        self.n = n
 
 
 class NearState:
@@ -233,9 +237,17 @@ class NearState:
         return best, local
 
     def append(self, vals: np.ndarray) -> None:
-        for i in range(0, len(vals), _LINK_CHUNK):  # bounded temporaries when a resumed job loads millions
-            self._link(vals[i: i + _LINK_CHUNK], self.n + i)
-        self.n += len(vals)
+        if len(vals):
+            self._link(vals, self.n)
+            self.n += len(vals)
+
+    def adopt(self, values: np.ndarray, n: int) -> None:
+        """Take (no copy) an array whose first ``n`` items are the whole state (a resumed job)."""
+        assert self.n == 0
+        self.values = values
+        for i in range(0, n, _LINK_CHUNK):  # bounded temporaries
+            self._link(values[i: min(n, i + _LINK_CHUNK)], i)
+        self.n = n
 
 
 class Update:
@@ -329,8 +341,9 @@ class DedupIndex:
                 raise ValueError(f"{table} holds {got[0]} ids for {n} kept inputs")
         self.ex = ExactState()
         self.nr = NearState(self.near_distance) if self.near_distance is not None else None
-        hi, lo = np.empty(n_exact, np.uint64), np.empty(n_exact, np.uint64)
-        values = np.empty(n_near if self.nr is not None else 0, np.uint64)
+        # room for the shards to come, so the next ones do not copy the whole state at once
+        hi, lo = np.empty(n_exact + n_exact // 4 + 1024, np.uint64), np.empty(n_exact + n_exact // 4 + 1024, np.uint64)
+        values = np.empty(n_near + n_near // 4 + 1024 if self.nr is not None else 0, np.uint64)
         e = v = 0
         for ex, nr in self.con.execute("SELECT exact, near FROM shards ORDER BY idx"):
             a = np.frombuffer(ex, ">u8").reshape(-1, 2)
@@ -339,10 +352,9 @@ class DedupIndex:
             if self.nr is not None:
                 values[v: v + len(nr) // 8] = np.frombuffer(nr, "<u8")
                 v += len(nr) // 8
-        self.ex.append(hi, lo)
-        del hi, lo
+        self.ex.adopt(hi, lo, n_exact)
         if self.nr is not None:
-            self.nr.append(values)
+            self.nr.adopt(values, n_near)
         self.applied = len(rows)
 
     def truncate(self, n_shards: int) -> None:

@@ -130,6 +130,7 @@ def _count_replays(monkeypatch) -> list[int]:
 
 
 def test_resume_after_crash_between_decisions_file_and_index(tmp_path, monkeypatch):
+    monkeypatch.setattr(dedup_index, "_LINK_CHUNK", 100)  # the resumed state is linked in several batches
     cfg = SimpleNamespace(exact_dedup=True, near_dup_distance=4)
     hashes = _hashes(2500, 4, seed=7)
     shards = _shards(hashes, seed=3)
