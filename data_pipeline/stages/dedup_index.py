@@ -42,7 +42,7 @@ INDEX_FILE = "index.sqlite"
 SCHEMA = 1
 BUCKET_BITS = 22  # at most 2^22 buckets (16 MB of uint32 heads) per table
 _MULT = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing of band keys wider than BUCKET_BITS
-_SQL_CHUNK = 30_000  # bound parameters per statement (SQLite >= 3.32 allows 32766)
+_SQL_CHUNK = 900  # bound parameters per statement (SQLite < 3.32 allows 999)
 _LINK_CHUNK = 1 << 18  # ordinals linked per batch: bounds the temporaries of a resumed job (~12 MB)
 
 

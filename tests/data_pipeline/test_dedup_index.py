@@ -94,7 +94,8 @@ def _decide_all(out, cfg, shards, start=0, dedup=None) -> dict:
 
 @pytest.mark.parametrize(("exact", "d"), [(True, 4), (True, 0), (True, 1), (False, 2), (True, 3), (False, 5),
                                          (True, 9), (True, None)])
-def test_decisions_equal_brute_force_reference(tmp_path, exact, d):
+def test_decisions_equal_brute_force_reference(tmp_path, monkeypatch, exact, d):
+    monkeypatch.setattr(dedup_index, "_SQL_CHUNK", 7)  # id look-ups in several statements
     hashes = _hashes(3000, d or 0, seed=d or 0)
     cfg = SimpleNamespace(exact_dedup=exact, near_dup_distance=d)
     want = _reference(hashes, exact, d)
