@@ -12,8 +12,9 @@ samples numbered in plan order, so the earliest match is the smallest ordinal):
   exact  hi, lo (the 16-byte key, 16 B) + one chain link (4 B)             = 20 B per kept input
   near   the phash (8 B) + one chain link per band (4 B each, 3 bands at d=4) = 20 B per kept input
 
-plus fixed bucket heads (2^22 buckets for exact, 2^min(width, 22) per near band: 48 MB at d=4) and up
-to 2x slack while an array grows (capacity doubles). A bucket's entries are a linked list through
+plus fixed bucket heads (2^22 buckets for exact, 2^min(width, 22) per near band: 48 MB at d=4) and
+up to 2x slack while an array grows (capacity doubles; unwritten capacity is not resident). Ordinals
+are uint32 (up to ~4e9 kept inputs). A bucket's entries are a linked list through
 the ``nxt`` array (newest first), so a probe costs the bucket's length, never a scan of the kept set,
 and a shard is probed with a handful of vectorised numpy operations. The ids (needed only to report
 ``duplicate_of``) live on disk, in SQLite next to the decisions files.
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -281,8 +283,6 @@ class DedupIndex:
             self._connect()
             self._load()
         except (sqlite3.DatabaseError, ValueError) as e:  # corrupt, another schema or other filters
-            import logging
-
             logging.getLogger(__name__).warning("Rebuilding the dedup index %s (%s): replaying the decisions",
                                                 self.path, e)
             self.close()
