@@ -283,6 +283,8 @@ class DedupIndex:
             self._connect()
             self._load()
         except (sqlite3.DatabaseError, ValueError) as e:  # corrupt, another schema or other filters
+            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+                raise  # another connection is writing it: never delete an index in use
             logging.getLogger(__name__).warning("Rebuilding the dedup index %s (%s): replaying the decisions",
                                                 self.path, e)
             self.close()

@@ -186,6 +186,21 @@ def test_corrupt_or_foreign_index_is_rebuilt_from_the_decisions(tmp_path, monkey
         monkeypatch.undo()
 
 
+def test_an_index_locked_by_another_writer_is_not_deleted(tmp_path):
+    import sqlite3
+
+    DedupIndex(tmp_path, True, 4).close()
+    other = sqlite3.connect(tmp_path / INDEX_FILE, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            DedupIndex(tmp_path, True, 4)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert (tmp_path / INDEX_FILE).exists()
+
+
 def test_index_ahead_of_the_decisions_files_is_truncated(tmp_path):
     """A decisions file lost after its index transaction (e.g. a power loss before the rename reached
     the disk): the shard is decided again from the state before it, not from a state that holds it."""
