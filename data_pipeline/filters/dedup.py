@@ -2,8 +2,8 @@
 
 Design — deterministic and resume-safe:
   ingest tasks (parallel, one Dask task per shard) fetch, decode and hash every input and stage
-  the result; the client walks the staged hashes in PLAN order through these stateful filters,
-  shard by shard as soon as the plan-order prefix is staged (stages/dedup_pass.py): a sample is a
+  the result; the client walks the staged hashes in PLAN order through these rules, shard by shard
+  as soon as the plan-order prefix is staged (stages/dedup_pass.py): a sample is a
   duplicate if an earlier kept sample has the same sha256 or a phash within ``max_distance``; the
   first occurrence in plan order wins, whatever order the shards finished in. Each shard's decisions
   are written atomically to ``_stage/dedup/NNNNN.json`` before that shard is written, so a resumed
@@ -12,6 +12,9 @@ Near search uses multi-index hashing: split the 64-bit hash into m = ceil((d+1)/
 pigeonhole two hashes within distance d differ by at most r = floor(d/m) bits in at least one band,
 so only candidates within r bits of a band key (r <= 1: the key and its single-bit flips) are
 compared. Of several kept hashes within d, the earliest in plan order is the one reported.
+The build itself runs these rules through ``stages/dedup_index.py`` (the same decisions, with the
+state in compact arrays and on disk, bounded in client memory); the classes below keep the state in
+Python dicts and are the plain reference (tests compare the two).
 """
 
 from __future__ import annotations
