@@ -316,10 +316,10 @@ def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: Cluste
             ac.add(fut)
         n_open = len(ingesting) + len(staged)
         while to_ingest and len(ingesting) < w and n_open < max_open and not target_reached():
-            shard = plan.shard(to_ingest.popleft())  # read now, from its plan file
-            fut = client.submit(ingest_shard, shard, recipe=recipe, out_dir=out_s, retries=opts.retries,
-                                pure=False, key=f"ingest-{shard.name}-{fp}")
-            ingesting[fut.key] = shard.index
+            idx = to_ingest.popleft()  # the worker reads the shard's records from its plan file
+            fut = client.submit(ingest_shard, idx, recipe=recipe, out_dir=out_s, retries=opts.retries,
+                                pure=False, key=f"ingest-{idx:05d}-{fp}")
+            ingesting[fut.key] = idx
             ac.add(fut)
             n_open += 1
 

@@ -122,13 +122,21 @@ def _process_fetched(sample: Sample, data: bytes, recipe: Recipe, filters: list[
     return sample
 
 
-def ingest_shard(shard: ShardSpec, recipe: Recipe, out_dir: str) -> dict[str, Any]:
-    """Dask task (idempotent): stage one shard; the stage stats file is written last."""
+def ingest_shard(shard: ShardSpec | int, recipe: Recipe, out_dir: str) -> dict[str, Any]:
+    """Dask task (idempotent): stage one shard; the stage stats file is written last.
+
+    ``shard`` is its index (the worker reads its records from ``OUT/plan/NNNNN.jsonl``: the client
+    never holds them; the preflight checked that every worker sees ``out_dir``) or a ``ShardSpec``.
+    """
     from data_pipeline.filters import per_sample_filters
     from data_pipeline.preflight import require_shared_out
     from data_pipeline.writers.rows import write_rows
 
     require_shared_out(out_dir)
+    if isinstance(shard, int):
+        from data_pipeline.plan import PLAN_DIR, read_shard
+
+        shard = read_shard(Path(out_dir) / PLAN_DIR, shard)
     t0 = time.perf_counter()
     # import what the threads need once, up front: 16 threads hitting a lazy import (imagehash pulls
     # scipy.fftpack on first use) serialise on the import lock, measured at ~4% of a worker's time

@@ -140,19 +140,22 @@ def test_hashes_returned_by_ingest_are_the_staged_ones(http_server, tmp_path):
     assert [h[0] for h in st["dedup_hashes"]] == [r.id for r in shard.records if r.locator != urls[2]]
 
 
-def test_the_client_reads_each_shard_from_its_plan_file_only_when_it_ingests_it(http_server, tmp_path, dask_client,
-                                                                                monkeypatch):
-    """The executor keeps shard indices only: it never walks ``plan.shards`` (all records), and reads a
-    shard's plan file once, when its ingest task is issued; a re-run of a finished build reads none."""
+def test_the_client_never_reads_a_shard_the_workers_read_each_once(http_server, tmp_path, dask_client, monkeypatch):
+    """The executor keeps shard indices only: it never walks ``plan.shards`` (all records) or reads a
+    shard's plan file; each ingest task reads its own shard's file on its worker, once; a re-run of a
+    finished build reads none. (The test cluster's workers are threads of this process, so the reads
+    are seen here and told apart by thread.)"""
+    import threading
+
     import data_pipeline.plan as plan_mod
 
     urls = [http_server.add(f"/lazy{i}.png", Route(body=_png(300 + i), ctype="image/png")) for i in range(7)]
     recipe = _recipe(tmp_path, urls)
-    reads: list[int] = []
+    reads: list[tuple[int, bool]] = []
     real_read = plan_mod.read_shard
 
     def counting_read(folder, index):
-        reads.append(index)
+        reads.append((index, threading.current_thread() is threading.main_thread()))
         return real_read(folder, index)
 
     def no_walk(self):
@@ -162,7 +165,8 @@ def test_the_client_reads_each_shard_from_its_plan_file_only_when_it_ingests_it(
     monkeypatch.setattr(plan_mod.ShardPlan, "shards", property(no_walk))
     out = tmp_path / "out"
     s = run_build(recipe, out, ClusterOptions(max_in_flight=1), client=dask_client)
-    assert s.n_planned_shards == 4 and s.n_inputs == 7 and sorted(reads) == [0, 1, 2, 3]
+    assert s.n_planned_shards == 4 and s.n_inputs == 7
+    assert sorted(reads) == [(0, False), (1, False), (2, False), (3, False)]  # on workers, once each
     reads.clear()
     again = run_build(recipe, out, ClusterOptions(max_in_flight=1), client=dask_client)
     assert again.resumed and again.skipped_shards == 4 and reads == []
