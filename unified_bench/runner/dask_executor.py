@@ -256,6 +256,8 @@ def dask_client(spec: ClusterSpec, device: str = "cpu") -> Iterator[Client]:
             f"--workers {n} on CUDA needs {n} GPUs (one model per GPU), but this machine has {n_gpus}.",
             f"Pass --workers {n_gpus} or fewer.",
         )
+    # The whole cluster lifetime runs inside these settings: a worker that dies is replaced by a new
+    # Nanny, which reads the configuration when it starts.
     with dask.config.set({"distributed.scheduler.allowed-failures": spec.allowed_failures, **LOCAL_WORKER_CONFIG}):
         if on_gpu:
             workers = {
@@ -269,13 +271,13 @@ def dask_client(spec: ClusterSpec, device: str = "cpu") -> Iterator[Client]:
         else:
             cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                                dashboard_address=":0", silence_logs=logging.WARNING)
-    try:
-        with distributed.Client(cluster) as client:
-            client.wait_for_workers(n)
-            log.info("started a local Dask cluster of %d worker(s); dashboard: %s", n, client.dashboard_link)
-            yield client
-    finally:
-        cluster.close()
+        try:
+            with distributed.Client(cluster) as client:
+                client.wait_for_workers(n)
+                log.info("started a local Dask cluster of %d worker(s); dashboard: %s", n, client.dashboard_link)
+                yield client
+        finally:
+            cluster.close()
 
 
 def worker_resources(client: Client, device: str) -> dict[str, float] | None:
