@@ -241,8 +241,8 @@ def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: Cluste
     of staged shards grows, the new shards' dedup decisions are computed (client side, carried state)
     and persisted, and their finalize tasks are issued. See README "Flow" for the bounds.
 
-    Only shard indices are held here: a shard's records are read from its plan file when its ingest
-    task is issued, and dropped once the task's future is released."""
+    Only shard indices are held here: each ingest task reads its shard's records from the shard's plan
+    file on its worker."""
     from distributed import as_completed
 
     from data_pipeline.stages.dedup_pass import DEDUP_DIR, IncrementalDedup
