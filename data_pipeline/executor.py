@@ -275,92 +275,96 @@ def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: Cluste
 
     out_s, fp = str(out), plan.fingerprint[:8]
     dedup = IncrementalDedup(out, recipe.filters)
-    ready: deque[tuple[int, dict]] = deque()  # decided, waiting for a finalize slot (plan order)
-    ingesting: dict[str, int] = {}
-    staged_hashes: dict[int, list[list[str]]] = {}  # from ingest results, until the shard is decided
-    finalizing: dict[str, int] = {}
-    deferred: list[int] = []  # finalize found the captioner down: shard stays staged for a re-run
-    outage = ""
-    t_dedup = 0.0
+    try:  # the dedup index's SQLite connection closes here, never in a garbage collection at a random
+        # moment (one finalised inside an in-process worker's profiler sample deadlocked CPython)
+        ready: deque[tuple[int, dict]] = deque()  # decided, waiting for a finalize slot (plan order)
+        ingesting: dict[str, int] = {}
+        staged_hashes: dict[int, list[list[str]]] = {}  # from ingest results, until the shard is decided
+        finalizing: dict[str, int] = {}
+        deferred: list[int] = []  # finalize found the captioner down: shard stays staged for a re-run
+        outage = ""
+        t_dedup = 0.0
 
-    def target_reached() -> bool:
-        return bool(target) and accepted >= target
+        def target_reached() -> bool:
+            return bool(target) and accepted >= target
 
-    def advance_dedup() -> None:
-        """Decide every shard whose plan-order prefix is now staged (committed ones: replay only)."""
-        nonlocal t_dedup
-        t0 = time.perf_counter()
-        while dedup.next_index < n_shards:
-            idx = dedup.next_index
-            if idx in committed:
-                if dedup.load(idx) is None and dedup.filters:
-                    raise DataPipelineError(f"committed shard {idx:05d} has no persisted dedup decisions in {out}",
-                                            "build into a fresh output folder (this one was changed by hand)")
-                continue
-            if idx not in staged:
-                break
-            # the decisions are about the hashes fed in, i.e. this shard's samples only
-            ready.append((idx, dedup.decide(idx, staged_hashes.pop(idx, None))))
-        t_dedup += time.perf_counter() - t0
+        def advance_dedup() -> None:
+            """Decide every shard whose plan-order prefix is now staged (committed ones: replay only)."""
+            nonlocal t_dedup
+            t0 = time.perf_counter()
+            while dedup.next_index < n_shards:
+                idx = dedup.next_index
+                if idx in committed:
+                    if dedup.load(idx) is None and dedup.filters:
+                        raise DataPipelineError(f"committed shard {idx:05d} has no persisted dedup decisions in {out}",
+                                                "build into a fresh output folder (this one was changed by hand)")
+                    continue
+                if idx not in staged:
+                    break
+                # the decisions are about the hashes fed in, i.e. this shard's samples only
+                ready.append((idx, dedup.decide(idx, staged_hashes.pop(idx, None))))
+            t_dedup += time.perf_counter() - t0
 
-    def fill(ac: Any) -> None:
-        if outage:  # the captioner is down: issue nothing more, let what runs finish
-            return
-        w = window()
-        max_open = 3 * w  # shards ingesting or staged but not committed: bounds disk use and target overshoot
-        while ready and len(finalizing) < w and not target_reached():
-            idx, dups = ready.popleft()
-            fut = client.submit(finalize_shard, idx, recipe, out_s, dups, retries=opts.retries, pure=False,
-                                priority=1, key=f"finalize-{idx:05d}-{fp}")
-            finalizing[fut.key] = idx
-            ac.add(fut)
-        n_open = len(ingesting) + len(staged)
-        while to_ingest and len(ingesting) < w and n_open < max_open and not target_reached():
-            idx = to_ingest.popleft()  # the worker reads the shard's records from its plan file
-            fut = client.submit(ingest_shard, idx, recipe=recipe, out_dir=out_s, retries=opts.retries,
-                                pure=False, key=f"ingest-{idx:05d}-{fp}")
-            ingesting[fut.key] = idx
-            ac.add(fut)
-            n_open += 1
+        def fill(ac: Any) -> None:
+            if outage:  # the captioner is down: issue nothing more, let what runs finish
+                return
+            w = window()
+            max_open = 3 * w  # shards ingesting or staged but not committed: bounds disk use and target overshoot
+            while ready and len(finalizing) < w and not target_reached():
+                idx, dups = ready.popleft()
+                fut = client.submit(finalize_shard, idx, recipe, out_s, dups, retries=opts.retries, pure=False,
+                                    priority=1, key=f"finalize-{idx:05d}-{fp}")
+                finalizing[fut.key] = idx
+                ac.add(fut)
+            n_open = len(ingesting) + len(staged)
+            while to_ingest and len(ingesting) < w and n_open < max_open and not target_reached():
+                idx = to_ingest.popleft()  # the worker reads the shard's records from its plan file
+                fut = client.submit(ingest_shard, idx, recipe=recipe, out_dir=out_s, retries=opts.retries,
+                                    pure=False, key=f"ingest-{idx:05d}-{fp}")
+                ingesting[fut.key] = idx
+                ac.add(fut)
+                n_open += 1
 
-    t_work0 = time.perf_counter()
-    n_fetched = 0
-    with _progress(n_shards, "shards", len(committed)) as bar:
-        if len(committed) < n_shards:  # a finished job re-run has nothing to decide
-            advance_dedup()
-        pending = as_completed()
-        fill(pending)
-        for fut in pending:
-            st = fut.result()
-            fut.release()  # a consumed result must not be recomputed if the worker holding it dies
-            if fut.key in ingesting:
-                idx = ingesting.pop(fut.key)
-                staged.add(idx)
-                staged_hashes[idx] = st.pop("dedup_hashes", None)
-                n_fetched += st["n_inputs"]
+        t_work0 = time.perf_counter()
+        n_fetched = 0
+        with _progress(n_shards, "shards", len(committed)) as bar:
+            if len(committed) < n_shards:  # a finished job re-run has nothing to decide
                 advance_dedup()
-            elif st.get("deferred"):
-                idx = finalizing.pop(fut.key)
-                deferred.append(idx)
-                outage = st["deferred"]
-                log.warning("Shard %05d deferred: %s", idx, outage)
-            else:
-                idx = finalizing.pop(fut.key)
-                staged.discard(idx)
-                committed[idx] = st["n_accepted"]
-                accepted += st["n_accepted"]
-                # The stage is removed here, after the result is recorded, never by the task itself: a
-                # finalize recomputed after a worker died must still find its input (or the commit).
-                remove_stage(out, idx)
-                bar.update(1)
-            bar.set_postfix(ingested=n_fetched, accepted=accepted, staged=len(staged), refresh=False)
+            pending = as_completed()
             fill(pending)
-    if target_reached() and staged:
-        log.info("Target reached: %d staged shard(s) left uncommitted (a larger target resumes from them)",
-                 len(staged))
-    t_end = time.perf_counter()
-    timings = (t_work0 - t_start, t_end - t_work0, t_dedup, t_end)
-    return _Done(n_committed0, timings, tuple(sorted(deferred)), outage)
+            for fut in pending:
+                st = fut.result()
+                fut.release()  # a consumed result must not be recomputed if the worker holding it dies
+                if fut.key in ingesting:
+                    idx = ingesting.pop(fut.key)
+                    staged.add(idx)
+                    staged_hashes[idx] = st.pop("dedup_hashes", None)
+                    n_fetched += st["n_inputs"]
+                    advance_dedup()
+                elif st.get("deferred"):
+                    idx = finalizing.pop(fut.key)
+                    deferred.append(idx)
+                    outage = st["deferred"]
+                    log.warning("Shard %05d deferred: %s", idx, outage)
+                else:
+                    idx = finalizing.pop(fut.key)
+                    staged.discard(idx)
+                    committed[idx] = st["n_accepted"]
+                    accepted += st["n_accepted"]
+                    # The stage is removed here, after the result is recorded, never by the task itself: a
+                    # finalize recomputed after a worker died must still find its input (or the commit).
+                    remove_stage(out, idx)
+                    bar.update(1)
+                bar.set_postfix(ingested=n_fetched, accepted=accepted, staged=len(staged), refresh=False)
+                fill(pending)
+        if target_reached() and staged:
+            log.info("Target reached: %d staged shard(s) left uncommitted (a larger target resumes from them)",
+                     len(staged))
+        t_end = time.perf_counter()
+        timings = (t_work0 - t_start, t_end - t_work0, t_dedup, t_end)
+        return _Done(n_committed0, timings, tuple(sorted(deferred)), outage)
+    finally:
+        dedup.close()
 
 
 @dataclass(frozen=True)

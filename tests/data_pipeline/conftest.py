@@ -19,10 +19,14 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def dask_client():
     """One in-process cluster (2 single-thread workers) for the whole session: start-up is slow."""
+    import dask
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
-                           protocol="tcp", host="127.0.0.1")
+    # No statistical profiler: its sys._current_frames() sample can run a garbage collection, and a
+    # finaliser that releases the GIL inside it (an SQLite connection's) deadlocked this process once.
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
+                               protocol="tcp", host="127.0.0.1")
     client = Client(cluster)
     yield client
     client.close()
