@@ -95,8 +95,9 @@ def start_worker_server(opts: ClusterOptions) -> None:
     process imports Dask, reads the recipe and writes the plan (start-up is a visible share of a
     small build on 2 cores). Idempotent; a no-op unless the local cluster will use ``forkserver``.
 
-    Dask's pre-spawn environment (``OMP_NUM_THREADS=1``, ``MALLOC_TRIM_THRESHOLD_``, ...) is applied
-    here because a fork server only passes on the environment it was started with."""
+    Dask's pre-spawn environment (``OMP_NUM_THREADS=1``, ...; not ``MALLOC_TRIM_THRESHOLD_``, see
+    ``unified_bench.core.dask_workers``) is applied here because a fork server only passes on the
+    environment it was started with."""
     if local_start_method(opts) != "forkserver":
         return
     import multiprocessing
@@ -124,7 +125,9 @@ def _pre_spawn_environ() -> dict[str, Any]:
     if spec is not None and spec.origin:
         packaged = yaml.safe_load(Path(spec.origin).with_name("distributed.yaml").read_text())
         defaults = packaged.get("distributed", {}).get("nanny", {}).get("pre-spawn-environ") or {}
-    return {**defaults, **(dask.config.get("distributed.nanny.pre-spawn-environ", default=None) or {})}
+    from unified_bench.core.dask_workers import without_unset
+
+    return without_unset({**defaults, **(dask.config.get("distributed.nanny.pre-spawn-environ", default=None) or {})})
 
 
 @contextlib.contextmanager
@@ -154,21 +157,24 @@ def dask_client(opts: ClusterOptions) -> Iterator[Client]:
     import dask
     from distributed import Client, LocalCluster
 
+    from unified_bench.core.dask_workers import LOCAL_WORKER_CONFIG
+
     n = opts.workers or max(1, (os.cpu_count() or 2))
     method = local_start_method(opts)
     if method == "forkserver":
         _skip_dask_forkserver_preload()
     config = {"distributed.worker.multiprocessing-method": method} if method else {}
-    with dask.config.set(config):
+    # for the cluster's whole life: a worker that dies is replaced by a new Nanny reading the config then
+    with dask.config.set({**config, **LOCAL_WORKER_CONFIG}):
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=opts.processes,
                                dashboard_address=":0", silence_logs=logging.WARNING)
-    try:
-        with Client(cluster) as client:
-            log.info("Started LocalCluster with %d worker(s) (%s); dashboard: %s", n, method or "default start",
-                     client.dashboard_link)
-            yield client
-    finally:
-        cluster.close()
+        try:
+            with Client(cluster) as client:
+                log.info("Started LocalCluster with %d worker(s) (%s); dashboard: %s", n,
+                         method or "default start", client.dashboard_link)
+                yield client
+        finally:
+            cluster.close()
 
 
 def _skip_dask_forkserver_preload() -> None:

@@ -14,7 +14,7 @@ from data_pipeline.executor import WORKER_MODULES, ClusterOptions, dask_client, 
 
 def _worker_state() -> dict:
     return {"loaded": [m for m in WORKER_MODULES if m in sys.modules], "frozen": gc.get_freeze_count(),
-            "parent": os.getppid()}
+            "parent": os.getppid(), "env": (os.environ.get("OMP_NUM_THREADS"), os.environ.get("MALLOC_TRIM_THRESHOLD_"))}
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="forkserver is the default start method on POSIX")
@@ -26,6 +26,8 @@ def test_workers_start_warm_from_the_fork_server_not_from_the_client():
     assert state["loaded"] == list(WORKER_MODULES)
     assert state["frozen"] > 0  # 0 unless gc.freeze() ran: the fork server froze the heap the worker inherited
     assert state["parent"] != os.getpid()  # forked by the fork server, not by this multi-threaded process
+    # Dask's pre-spawn environment, less MALLOC_TRIM_THRESHOLD_ (~30% of the per-image work: core.dask_workers)
+    assert state["env"] == ("1", None)
 
 
 def test_start_method_follows_the_options():

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from unified_bench.core.dask_workers import LOCAL_WORKER_CONFIG
 from unified_bench.core.hashing import canonical_json
 from unified_bench.errors import SpecError, UnifiedBenchError
 from unified_bench.models.base import Capability
@@ -39,18 +40,6 @@ log = logging.getLogger(__name__)
 
 #: The worker resource a GPU worker advertises (``dask worker --resources GPU=1``).
 GPU_RESOURCE = "GPU"
-
-#: Dask settings for the local clusters this module starts. Why: the Nanny's default pre-spawn
-#: environment sets ``MALLOC_TRIM_THRESHOLD_=65536``, which also fixes glibc's mmap threshold, so every
-#: activation tensor over 128 KB is mmapped and page-faulted afresh: measured on the tiny demo
-#: Stable Diffusion on CPU, the same batches ran 1.55 s in a plain process and 2.1-2.3 s in a worker (and
-#: the page faults of two workers contend). The statistical profiler samples the task thread every
-#: 10 ms for the dashboard, another ~0.3 s of those 2.3 s. Evaluation workers hold one model and few,
-#: large allocations, so neither buys anything here. (Clusters started by hand: see the README.)
-LOCAL_WORKER_CONFIG: dict[str, Any] = {
-    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,  # None unsets it (distributed's rule)
-    "distributed.worker.profile.enabled": False,
-}
 
 # ------------------------------------------------------------------------------ worker side
 #: The model this worker process holds: {model key: adapter}; at most one entry (one per GPU).
