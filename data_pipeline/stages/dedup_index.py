@@ -371,21 +371,14 @@ class DedupIndex:
             self.con.execute("DELETE FROM exact_other WHERE shard >= ?", (n_shards,))
         self._load()
 
-    def _ids(self, table: str, ordinals: list[int]) -> dict[int, str]:
+    def _ids(self, table: str, key: str, values: list[Any]) -> dict[Any, str]:
+        """``{key: id}`` for ``values`` of ``table``'s ``key`` column, in chunks of at most ``_SQL_CHUNK``
+        parameters (SQLite before 3.32 allows 999 per statement)."""
         assert self.con is not None
-        out: dict[int, str] = {}
-        for i in range(0, len(ordinals), _SQL_CHUNK):
-            part = ordinals[i: i + _SQL_CHUNK]
-            out.update(self.con.execute(f"SELECT ord, id FROM {table} WHERE ord IN ({','.join('?' * len(part))})",  # noqa: S608
-                                        part).fetchall())
-        return out
-
-    def _other(self, keys: list[bytes]) -> dict[bytes, str]:
-        assert self.con is not None
-        out: dict[bytes, str] = {}
-        for i in range(0, len(keys), _SQL_CHUNK):
-            part = keys[i: i + _SQL_CHUNK]
-            out.update(self.con.execute(f"SELECT key, id FROM exact_other WHERE key IN ({','.join('?' * len(part))})",  # noqa: S608
+        out: dict[Any, str] = {}
+        for i in range(0, len(values), _SQL_CHUNK):
+            part = values[i: i + _SQL_CHUNK]
+            out.update(self.con.execute(f"SELECT {key}, id FROM {table} WHERE {key} IN ({','.join('?' * len(part))})",  # noqa: S608
                                         part).fetchall())
         return out
 
@@ -405,11 +398,11 @@ class DedupIndex:
             if wide and self.ex.n:
                 hit = self.ex.find(*ExactState.split(b"".join(keys[i] for i in wide)))
                 found = [(i, int(o)) for i, o in zip(wide, hit.tolist(), strict=True) if o >= 0]
-                names = self._ids("exact_ids", sorted({o for _, o in found}))
+                names = self._ids("exact_ids", "ord", sorted({o for _, o in found}))
                 first.update((i, names[o]) for i, o in found)
             other = [i for i, k in enumerate(keys) if len(k) != 16]
             if other:
-                names_b = self._other(sorted({keys[i] for i in other}))
+                names_b = self._ids("exact_other", "key", sorted({keys[i] for i in other}))
                 first.update((i, names_b[keys[i]]) for i in other if keys[i] in names_b)
             local: dict[bytes, str] = {}
             pending = []
@@ -431,7 +424,7 @@ class DedupIndex:
             vals = np.array([int(hashes[i][2], 16) for i in pending], dtype=np.uint64)
             best, earlier = self.nr.search(vals)
             best_l = best.tolist()
-            names = self._ids("near_ids", sorted({o for o in best_l if o >= 0}))
+            names = self._ids("near_ids", "ord", sorted({o for o in best_l if o >= 0}))
             kept = [False] * len(pending)
             for q, i in enumerate(pending):
                 if best_l[q] >= 0:
