@@ -172,13 +172,20 @@ def write_url_list(urls: list[str], path: Path) -> None:
     pq.write_table(pa.table({"url": urls}), path)
 
 
-def run_measured(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[float, int]:
+def run_measured(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None,
+                 log_path: Path | None = None) -> tuple[float, int]:
     """Run ``cmd`` to completion: (wall seconds, peak of the summed RSS of it and all its descendants,
-    sampled every 50 ms; shared pages of forked workers count once per process, as ``top`` would)."""
+    sampled every 50 ms; shared pages of forked workers count once per process, as ``top`` would).
+    ``log_path``: where its stderr goes (else nowhere)."""
     import psutil
 
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    err = log_path.open("wb") if log_path else subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
+    finally:
+        if log_path:
+            err.close()
     peak = 0
     root = psutil.Process(proc.pid)
     while proc.poll() is None:
@@ -219,7 +226,15 @@ def run_ours(url_parquet: Path, out: Path, workers: int, size: int, per_shard: i
     rpath.write_text(yaml.safe_dump(recipe))
     env = {**os.environ, "PYTHONPATH": str(src)} if src else None
     return run_measured([sys.executable, "-m", "data_pipeline.cli", "build", str(rpath), "--out", str(out),
-                         "--workers", str(workers)], env=env, cwd=src)
+                         "--workers", str(workers)], env=env, cwd=src, log_path=out.parent / f"{out.name}.log")
+
+
+def our_timings(out: Path) -> str:
+    """The phase timings our build logged (cluster + plan, streamed ingest/dedup/write, close), if any."""
+    log_path = out.parent / f"{out.name}.log"
+    lines = [ln for ln in log_path.read_text(errors="replace").splitlines() if "Timings:" in ln] \
+        if log_path.exists() else []
+    return lines[-1].split("Timings:", 1)[1].strip() if lines else "no timings logged"
 
 
 def run_img2dataset(url_parquet: Path, out: Path, workers: int, size: int, per_shard: int, threads: int,
@@ -432,6 +447,7 @@ def main() -> None:
                                    args.per_shard, args.threads, variants[f][0], args.resize, variants[f][1])
                 ours_t[f].append(dt)
                 ours_mem[f].append(mem)
+                log.info("  ours (%s) %.2f s: %s", f, dt, our_timings(tmp / f"ours_{f}"))
             if not args.no_baseline:
                 shutil.rmtree(tmp / "base", ignore_errors=True)
                 if have_i2d:
