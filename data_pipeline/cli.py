@@ -71,9 +71,9 @@ def _build(args: argparse.Namespace) -> int:
         raise DataPipelineError(f"--workers must be >= 1, got {args.workers}.", "pass --workers 1 or more")
     opts = ClusterOptions(args.scheduler, args.scheduler_file, args.workers, processes=not args.threads,
                           start_method=args.start_method)
-    start_worker_server(opts)  # first: it imports the worker libraries on another core meanwhile
+    recipe = load_recipe(args.recipe)  # first (~0.1 s): it says whether the workers need torch
+    start_worker_server(opts, recipe.image)  # it imports the worker libraries on another core meanwhile
     _quiet_dask(args.verbose)
-    recipe = load_recipe(args.recipe)
     out = args.out or f"data/{recipe.name}"
     s = run_build(recipe, out, opts)
     log.info("Done: %d accepted of %d inputs in %d/%d shards -> %s", s.n_accepted, s.n_inputs,

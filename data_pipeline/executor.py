@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from data_pipeline.plan import ShardPlan
-    from data_pipeline.recipe import Recipe
+    from data_pipeline.recipe import ImageConfig, Recipe
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,7 @@ WORKER_MODULES = ("distributed", "PIL.Image", "PIL.ImageOps", "PIL.BmpImagePlugi
                   "data_pipeline.stages.ingest", "data_pipeline.stages.finalize", "data_pipeline.decode",
                   "data_pipeline.preflight", "data_pipeline.writers.sample_schema",
                   "data_pipeline.fetch", "data_pipeline.writers.shard", "data_pipeline.filters.aspect",
-                  "data_pipeline.filters.size", "imagehash", "scipy.fftpack", "data_pipeline.fast_bilinear",
-                  "torch")
+                  "data_pipeline.filters.size", "imagehash", "scipy.fftpack", "data_pipeline.fast_bilinear")
 #: What the fork server imports: the module that imports ``WORKER_MODULES`` and then freezes the GC.
 WORKER_PRELOAD = "data_pipeline.worker_preload"
 
@@ -91,14 +90,17 @@ def local_start_method(opts: ClusterOptions) -> str | None:
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else None
 
 
-def start_worker_server(opts: ClusterOptions) -> None:
+def start_worker_server(opts: ClusterOptions, image: ImageConfig | None = None) -> None:
     """Start the fork server now, so it imports the worker-side modules on another core while this
     process imports Dask, reads the recipe and writes the plan (start-up is a visible share of a
     small build on 2 cores). Idempotent; a no-op unless the local cluster will use ``forkserver``.
 
     Dask's pre-spawn environment (``OMP_NUM_THREADS=1``, ...; not ``MALLOC_TRIM_THRESHOLD_``, see
     ``unified_bench.core.dask_workers``) is applied here because a fork server only passes on the
-    environment it was started with."""
+    environment it was started with.
+
+    ``image``: the recipe's image settings; when its resize runs through torch (``fast_bilinear``), the
+    fork server imports torch too (first, before ``worker_preload`` freezes the heap)."""
     if local_start_method(opts) != "forkserver":
         return
     import multiprocessing
@@ -108,7 +110,9 @@ def start_worker_server(opts: ClusterOptions) -> None:
     for key, value in _pre_spawn_environ().items():
         if value is not None:
             os.environ.setdefault(key, str(value))
-    multiprocessing.get_context("forkserver").set_forkserver_preload([WORKER_PRELOAD])
+    from data_pipeline.fast_bilinear import preload_modules
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload([*preload_modules(image), WORKER_PRELOAD])
     forkserver.ensure_running()
 
 
@@ -132,8 +136,9 @@ def _pre_spawn_environ() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def dask_client(opts: ClusterOptions) -> Iterator[Client]:
+def dask_client(opts: ClusterOptions, image: ImageConfig | None = None) -> Iterator[Client]:
     """Connect to an existing scheduler, or start a LocalCluster that is closed on exit.
+    ``image``: the recipe's image settings (what the fork server preloads: ``start_worker_server``).
 
     LocalCluster workers are forked by a fork server that pre-imported the worker-side libraries
     (``worker_preload``; see ``local_start_method``); ``--start-method spawn`` stays available.
@@ -154,7 +159,7 @@ def dask_client(opts: ClusterOptions) -> Iterator[Client]:
         return
     import os
 
-    start_worker_server(opts)  # no-op when already started by the CLI
+    start_worker_server(opts, image)  # no-op when already started by the CLI
     import dask
     from distributed import Client, LocalCluster
 
@@ -217,7 +222,7 @@ def run_build(recipe: Recipe, out_dir: str | Path, opts: ClusterOptions | None =
             plan, resumed = prepare_plan(recipe, out)
             threading.Thread(target=preload_plotting, name="preload-card", daemon=True).start()
             if client is None:
-                client = stack.enter_context(dask_client(opts))
+                client = stack.enter_context(dask_client(opts, recipe.image))
             check_workers(client, recipe, out, plan)  # shared folder, local sources, API key: before any ingest
             done = _run(recipe, out, plan, resumed, opts, client, t_start)
             # Shutting a LocalCluster down is mostly waiting for worker processes to exit: the

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +31,17 @@ def test_workers_start_warm_from_the_fork_server_not_from_the_client():
     assert state["env"] == ("1", None)
 
 
+def test_torch_is_preloaded_only_for_the_resizes_it_runs():
+    from data_pipeline.fast_bilinear import preload_modules
+    from data_pipeline.recipe import ImageConfig
+
+    assert preload_modules(ImageConfig(resize_mode="keep_ratio", resample="bilinear")) == ("torch",)
+    assert preload_modules(ImageConfig(resize_mode="pad", resample="bilinear")) == ("torch",)
+    assert preload_modules(ImageConfig(resize_mode="center_crop", resample="bilinear")) == ()
+    assert preload_modules(ImageConfig(resize_mode="keep_ratio", resample="lanczos")) == ()
+    assert preload_modules(None) == ()
+
+
 def test_start_method_follows_the_options():
     assert local_start_method(ClusterOptions(start_method="spawn")) == "spawn"
     assert local_start_method(ClusterOptions(processes=False)) is None
@@ -46,25 +58,42 @@ def _new_modules_after_a_shard(recipe, shard, out_dir: str) -> list[str]:
     return sorted(set(sys.modules) - before)
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="forkserver is the default start method on POSIX")
-def test_a_warm_worker_imports_nothing_heavy_while_working(tmp_path):
-    """Unpickling a task's arguments and running it must not import modules on the worker's clock
-    (it did: the pydantic recipe, ~0.2 s per worker at its first task)."""
-    from PIL import Image
+def _modules_a_worker_imports_for_a_shard(folder: str) -> list[str]:
+    """In a fresh interpreter (``__main__`` of the subprocess below): one shard of a bilinear keep-ratio
+    build on a 1-worker LocalCluster started for that recipe, as ``unified-data build`` starts it."""
+    from pathlib import Path
 
     from data_pipeline.plan import prepare_plan
     from data_pipeline.recipe import recipe_from_dict
 
+    tmp = Path(folder)
+    recipe = recipe_from_dict({"sources": [{"type": "folder", "path": str(tmp / "imgs")}],
+                               "image": {"size": 16}, "captioner": None})
+    shard = prepare_plan(recipe, tmp / "out")[0].shards[0]  # tasks refuse a folder the client did not plan into
+    (tmp / "out" / "_stage").mkdir()
+    with dask_client(ClusterOptions(workers=1), recipe.image) as client:
+        return client.submit(_new_modules_after_a_shard, recipe, shard, str(tmp / "out"), pure=False).result()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="forkserver is the default start method on POSIX")
+def test_a_warm_worker_imports_nothing_heavy_while_working(tmp_path):
+    """Unpickling a task's arguments and running it must not import modules on the worker's clock
+    (it did: the pydantic recipe, ~0.2 s per worker at its first task; torch would be ~1.3 s). In a fresh
+    interpreter: a process has one fork server, started with the preload of the first cluster it ran."""
+    import json
+    import subprocess
+
+    from PIL import Image
+
     (tmp_path / "imgs").mkdir()
     for i in range(2):
         Image.new("RGB", (40, 30), (90 * i, 50, 20)).save(tmp_path / "imgs" / f"{i}.jpg")
-    recipe = recipe_from_dict({"sources": [{"type": "folder", "path": str(tmp_path / "imgs")}],
-                               "image": {"size": 16}, "captioner": None})
-    shard = prepare_plan(recipe, tmp_path / "out")[0].shards[0]  # tasks refuse a folder the client did not plan into
-    (tmp_path / "out" / "_stage").mkdir()
-    with dask_client(ClusterOptions(workers=1)) as client:
-        new = client.submit(_new_modules_after_a_shard, recipe, shard,
-                            str(tmp_path / "out"), pure=False).result()
-    heavy = ("data_pipeline", "pydantic", "pyarrow", "pandas", "PIL", "scipy", "numpy", "imagehash", "urllib3")
+    code = ("import json, sys; from tests.data_pipeline.test_cluster_start import _modules_a_worker_imports_for_a_shard"
+            " as run; print(json.dumps(run(sys.argv[1])))")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    new = json.loads(proc.stdout.strip().splitlines()[-1])
+    heavy = ("data_pipeline", "pydantic", "pyarrow", "pandas", "PIL", "scipy", "numpy", "imagehash", "urllib3", "torch")
     bad = [m for m in new if m.split(".")[0] in heavy]
-    assert bad == [], " ".join(bad)
+    assert bad == [], " ".join(bad[:20])
