@@ -90,6 +90,7 @@ def _child(impl: str, n: int, folder: str) -> None:
 
     sys.path.insert(0, str(REPO))
     from data_pipeline.stages.dedup_pass import IncrementalDedup
+    from data_pipeline.stages.ingest import stage_paths
 
     cls = IncrementalDedup if impl == "new" else OldIncrementalDedup
     cfg = SimpleNamespace(exact_dedup=True, near_dup_distance=4)
@@ -107,7 +108,7 @@ def _child(impl: str, n: int, folder: str) -> None:
             k = rng.randrange(i) if i and rng.random() < 0.01 else i  # 1% exact copies of an earlier input
             hashes.append([hashlib.sha1(str(i).encode()).hexdigest()[:20], hashlib.sha256(str(k).encode()).hexdigest(),
                            f"{rng.getrandbits(64):016x}"])
-        (out / "_stage" / f"{index:05d}.parquet").touch()  # decide() checks the stage exists
+        stage_paths(out, index)["parquet"].touch()  # decide() checks the stage exists
         n_dups += len(dedup.decide(index, hashes))
     t_pass = time.perf_counter() - t0
     rss_end, peak_pass = _rss(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

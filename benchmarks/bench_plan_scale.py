@@ -37,6 +37,7 @@ def _child(n: int, folder: str) -> None:
     from data_pipeline.plan import prepare_plan
     from data_pipeline.recipe import recipe_from_dict
     from data_pipeline.stages.dedup_pass import IncrementalDedup
+    from data_pipeline.stages.ingest import stage_paths
 
     root = Path(folder)
     with open(root / "urls.jsonl", "w") as fh:
@@ -60,7 +61,7 @@ def _child(n: int, folder: str) -> None:
         for r in shard.records:
             k = int(r.id, 16) % (n // 100 + 1) if rng.random() < 0.01 else int(r.id, 16)  # 1% exact dups
             hashes.append([r.id, hashlib.sha256(str(k).encode()).hexdigest(), f"{rng.getrandbits(64):016x}"])
-        (out / "_stage" / f"{shard.index:05d}.parquet").touch()  # decide() checks the stage exists
+        stage_paths(out, shard.index)["parquet"].touch()  # decide() checks the stage exists
         dedup.decide(shard.index, hashes)
     t_dedup = time.perf_counter() - t0
     print(json.dumps({"n": n, "t_plan": t_plan, "t_dedup": t_dedup, "rss_plan": rss_plan,

@@ -254,12 +254,20 @@ def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: Cluste
     and persisted, and their finalize tasks are issued. See README "Flow" for the bounds.
 
     Only shard indices are held here: each ingest task reads its shard's records from the shard's plan
-    file on its worker."""
+    file on its worker. A shard is ingested as pieces (``stages.ingest.PIECE_SIZE`` records each: its
+    tasks), staged separately; it counts as staged once every piece is, and pieces staged by an
+    interrupted build are not ingested again."""
     from distributed import as_completed
 
     from data_pipeline.stages.dedup_pass import DEDUP_DIR, IncrementalDedup
     from data_pipeline.stages.finalize import finalize_shard
-    from data_pipeline.stages.ingest import STAGE_DIR, ingest_shard, read_stage_stats
+    from data_pipeline.stages.ingest import (
+        STAGE_DIR,
+        ingest_shard,
+        n_pieces,
+        read_piece_stats,
+        read_stage_stats,
+    )
     from data_pipeline.writers.shard import read_committed_stats
 
     (out / STAGE_DIR).mkdir(exist_ok=True)
@@ -272,11 +280,24 @@ def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: Cluste
     for idx in committed:  # a client killed between a commit and its stage removal
         remove_stage(out, idx)
     n_committed0 = len(committed)
-    staged = {i for i in range(n_shards) if i not in committed and read_stage_stats(out, i)}
-    to_ingest = deque(i for i in range(n_shards) if i not in committed and i not in staged)
-    log.info("Plan: %d inputs in %d shards (%s); %d committed, %d staged, %d to ingest",
+    per_shard = recipe.sharding.samples_per_shard
+
+    def pieces_of(idx: int) -> int:
+        """Shard ``idx``'s ingest tasks: the plan cuts fixed-size shards, the last one holds the rest."""
+        return n_pieces(min(per_shard, plan.n_inputs - idx * per_shard))
+
+    staged = {i for i in range(n_shards) if i not in committed and read_stage_stats(out, i, pieces_of(i))}
+    to_ingest = deque((i, k) for i in range(n_shards) if i not in committed and i not in staged
+                      for k in range(pieces_of(i)) if read_piece_stats(out, i, k) is None)
+    # shard -> its pieces not staged yet; and the dedup hashes of those this run ingests (a shard whose
+    # pieces were all ingested here is decided from them, one with resumed pieces reads its stage back)
+    missing: dict[int, int] = {}
+    for i, _ in to_ingest:
+        missing[i] = missing.get(i, 0) + 1
+    piece_hashes: dict[int, dict[int, list[list[str]]]] = {}
+    log.info("Plan: %d inputs in %d shards (%s); %d committed, %d staged, %d to ingest (%d task(s))",
              plan.n_inputs, n_shards, "resumed" if resumed else "new", len(committed), len(staged),
-             len(to_ingest))
+             len(missing), len(to_ingest))
     target = recipe.target_accepted
     accepted = sum(committed.values())
 
@@ -290,7 +311,7 @@ def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: Cluste
     try:  # the dedup index's SQLite connection closes here, never in a garbage collection at a random
         # moment (one finalised inside an in-process worker's profiler sample deadlocked CPython)
         ready: deque[tuple[int, dict]] = deque()  # decided, waiting for a finalize slot (plan order)
-        ingesting: dict[str, int] = {}
+        ingesting: dict[str, tuple[int, int]] = {}  # task key -> (shard, piece)
         staged_hashes: dict[int, list[list[str]]] = {}  # from ingest results, until the shard is decided
         finalizing: dict[str, int] = {}
         deferred: list[int] = []  # finalize found the captioner down: shard stays staged for a re-run
@@ -324,18 +345,21 @@ def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: Cluste
             max_open = 3 * w  # shards ingesting or staged but not committed: bounds disk use and target overshoot
             while ready and len(finalizing) < w and not target_reached():
                 idx, dups = ready.popleft()
-                fut = client.submit(finalize_shard, idx, recipe, out_s, dups, retries=opts.retries, pure=False,
-                                    priority=1, key=f"finalize-{idx:05d}-{fp}")
+                fut = client.submit(finalize_shard, idx, recipe, out_s, dups, pieces_of(idx), retries=opts.retries,
+                                    pure=False, priority=1, key=f"finalize-{idx:05d}-{fp}")
                 finalizing[fut.key] = idx
                 ac.add(fut)
-            n_open = len(ingesting) + len(staged)
-            while to_ingest and len(ingesting) < w and n_open < max_open and not target_reached():
-                idx = to_ingest.popleft()  # the worker reads the shard's records from its plan file
-                fut = client.submit(ingest_shard, idx, recipe=recipe, out_dir=out_s, retries=opts.retries,
-                                    pure=False, key=f"ingest-{idx:05d}-{fp}")
-                ingesting[fut.key] = idx
+            open_shards = {i for i, _ in ingesting.values()} | staged
+            while to_ingest and len(ingesting) < w and not target_reached():
+                idx, piece = to_ingest[0]  # the worker reads the shard's records from its plan file
+                if idx not in open_shards and len(open_shards) >= max_open:
+                    break
+                to_ingest.popleft()
+                fut = client.submit(ingest_shard, idx, recipe=recipe, out_dir=out_s, piece=piece,
+                                    retries=opts.retries, pure=False, key=f"ingest-{idx:05d}-p{piece:03d}-{fp}")
+                ingesting[fut.key] = (idx, piece)
                 ac.add(fut)
-                n_open += 1
+                open_shards.add(idx)
 
         t_work0 = time.perf_counter()
         n_fetched = 0
@@ -348,11 +372,17 @@ def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: Cluste
                 st = fut.result()
                 fut.release()  # a consumed result must not be recomputed if the worker holding it dies
                 if fut.key in ingesting:
-                    idx = ingesting.pop(fut.key)
-                    staged.add(idx)
-                    staged_hashes[idx] = st.pop("dedup_hashes", None)
+                    idx, piece = ingesting.pop(fut.key)
+                    piece_hashes.setdefault(idx, {})[piece] = st.pop("dedup_hashes", None)
                     n_fetched += st["n_inputs"]
-                    advance_dedup()
+                    missing[idx] -= 1
+                    if not missing[idx]:  # its last piece: the shard is staged
+                        del missing[idx]
+                        staged.add(idx)
+                        got = piece_hashes.pop(idx)
+                        if len(got) == pieces_of(idx):  # else some were staged before: read back in decide
+                            staged_hashes[idx] = [h for k in sorted(got) for h in got[k]]
+                        advance_dedup()
                 elif st.get("deferred"):
                     idx = finalizing.pop(fut.key)
                     deferred.append(idx)
@@ -395,10 +425,10 @@ def current_workers(client: Client) -> int:
 
 
 def remove_stage(out: Path, index: int) -> None:
-    """Drop a committed shard's staged parquet and stats (the dedup decisions stay: resume replays them)."""
-    from data_pipeline.stages.ingest import stage_paths
+    """Drop a committed shard's staged pieces and stats (the dedup decisions stay: resume replays them)."""
+    from data_pipeline.stages.ingest import shard_stage_files
 
-    for p in stage_paths(out, index).values():
+    for p in shard_stage_files(out, index):
         p.unlink(missing_ok=True)
 
 

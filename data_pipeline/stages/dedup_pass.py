@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from data_pipeline.atomic import atomic_write_json
 from data_pipeline.errors import DataPipelineError
 from data_pipeline.stages.dedup_index import DedupIndex
-from data_pipeline.stages.ingest import STAGE_DIR, stage_paths
+from data_pipeline.stages.ingest import STAGE_DIR, shard_pieces, stage_paths
 
 if TYPE_CHECKING:
     from data_pipeline.recipe import FilterConfig
@@ -50,14 +50,18 @@ def decision_path(out_dir: str | Path, index: int) -> Path:
     return Path(out_dir) / STAGE_DIR / DEDUP_DIR / f"{index:05d}.json"
 
 
-def read_staged_hashes(out_dir: str | Path, index: int) -> list[list[str]]:
+def read_staged_hashes(out_dir: str | Path, index: int, pieces: int | None = None) -> list[list[str]]:
     """[[id, sha256, phash], ...] of the still-pending samples of a staged shard, in plan order, read
-    back from the staged parquet (a resumed build; otherwise the ingest task's result carries them)."""
+    back from its staged pieces (a resumed build; otherwise the ingest tasks' results carry them).
+    ``pieces``: the shard's piece count, else read from its plan file."""
     import pyarrow.parquet as pq
 
-    t = pq.read_table(stage_paths(out_dir, index)["parquet"], columns=["key", "status", "sha256", "phash"])
-    cols = [t.column(c).to_pylist() for c in ("key", "status", "sha256", "phash")]
-    return [[k, sha, ph] for k, status, sha, ph in zip(*cols, strict=True) if status == "pending"]
+    out: list[list[str]] = []
+    for piece in range(shard_pieces(out_dir, index) if pieces is None else pieces):
+        t = pq.read_table(stage_paths(out_dir, index, piece)["parquet"], columns=["key", "status", "sha256", "phash"])
+        cols = [t.column(c).to_pylist() for c in ("key", "status", "sha256", "phash")]
+        out += [[k, sha, ph] for k, status, sha, ph in zip(*cols, strict=True) if status == "pending"]
+    return out
 
 
 class IncrementalDedup:

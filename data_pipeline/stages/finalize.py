@@ -23,12 +23,14 @@ def _client_stats(stats: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in stats.items() if k != "caption_words"}  # the client needs counts only
 
 
-def finalize_shard(index: int, recipe: Recipe, out_dir: str, duplicates: dict[str, dict[str, str]]) -> dict[str, Any]:
-    """Dask task: commit shard ``index`` (or return its committed stats, or ``{"deferred": why}``)."""
+def finalize_shard(index: int, recipe: Recipe, out_dir: str, duplicates: dict[str, dict[str, str]],
+                   pieces: int | None = None) -> dict[str, Any]:
+    """Dask task: commit shard ``index`` (or return its committed stats, or ``{"deferred": why}``) from its
+    ``pieces`` staged pieces (else counted from its plan file), read in order: the shard in plan order."""
     import pyarrow.parquet as pq
 
     from data_pipeline.preflight import require_shared_out
-    from data_pipeline.stages.ingest import stage_paths
+    from data_pipeline.stages.ingest import shard_pieces, stage_paths
     from data_pipeline.writers.rows import row_to_sample
     from data_pipeline.writers.shard import read_committed_stats, write_shard
 
@@ -37,8 +39,9 @@ def finalize_shard(index: int, recipe: Recipe, out_dir: str, duplicates: dict[st
     if done is not None:
         return _client_stats(done)
     t0 = time.perf_counter()
-    stage = stage_paths(out_dir, index)
-    samples = [row_to_sample(r) for r in pq.read_table(stage["parquet"]).to_pylist()]
+    samples = [row_to_sample(r)
+               for piece in range(shard_pieces(out_dir, index) if pieces is None else pieces)
+               for r in pq.read_table(stage_paths(out_dir, index, piece)["parquet"]).to_pylist()]
     for s in samples:
         dup = duplicates.get(s.id)
         if dup and s.pending:

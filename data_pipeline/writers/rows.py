@@ -64,4 +64,9 @@ def write_rows(path, samples: list[Sample], with_image: bool = False) -> None:
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pylist([sample_to_row(s, with_image) for s in samples], schema=schema(with_image))
-    pq.write_table(table, path)
+    # The encoded images (a staging file's bulk: ~80 MB per 1000 photos) are already compressed and all
+    # distinct: no dictionary, no snappy, no min/max statistics for them. With parquet's defaults a worker's
+    # first staging write took ~0.3 s instead of ~0.04 s (dictionary attempts over every image's bytes).
+    small = [*_STR, *_INT, *(("record",) if with_image else ())]
+    pq.write_table(table, path, use_dictionary=small, write_statistics=small,
+                   compression={name: ("NONE" if name == "image" else "SNAPPY") for name in table.column_names})

@@ -16,6 +16,7 @@ import pytest
 from data_pipeline.stages import dedup_index
 from data_pipeline.stages.dedup_index import INDEX_FILE, DedupIndex
 from data_pipeline.stages.dedup_pass import IncrementalDedup, decision_path
+from data_pipeline.stages.ingest import stage_paths
 
 
 def _sha(i: int) -> str:
@@ -87,7 +88,7 @@ def _decide_all(out, cfg, shards, start=0, dedup=None) -> dict:
     got: dict = {}
     for index in range(start, len(shards)):
         (out / "_stage").mkdir(parents=True, exist_ok=True)
-        (out / "_stage" / f"{index:05d}.parquet").touch()  # decide() checks the stage exists
+        stage_paths(out, index)["parquet"].touch()  # decide() checks the stage exists
         got.update(dedup.decide(index, shards[index]))
     return got
 
@@ -234,7 +235,7 @@ def test_client_memory_per_kept_input_is_bounded(tmp_path):
         marks = {}
         for index in range(200):
             hashes = [[f"{i:020x}", _sha(i), f"{rng.getrandbits(64):016x}"] for i in range(index * 1000, index * 1000 + 1000)]
-            (tmp_path / "_stage" / f"{index:05d}.parquet").touch()
+            stage_paths(tmp_path, index)["parquet"].touch()
             assert dedup.decide(index, hashes) == {}
             if index + 1 in (50, 200):
                 marks[index + 1] = tracemalloc.get_traced_memory()[0]
