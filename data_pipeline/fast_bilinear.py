@@ -20,7 +20,7 @@ memory blocks (> ~16 MB, i.e. not exportable), or a process without torch.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -73,42 +73,14 @@ def bilinear_resize(img: Image, size: tuple[int, int],
         nhwc = torch.from_numpy(pixels).view(img.height, img.width, 4)
     out_w, out_h = size
     nchw = nhwc.permute(2, 0, 1).unsqueeze(0)  # a channels-last view: the layout the vectorised kernel takes
-    # Pillow's box: output/input pixels over the region (the partly padded last row/column is not counted)
-    scales = None if box == (0, 0, img.width, img.height) else (out_h / (box[3] - box[1]), out_w / (box[2] - box[0]))
-    rgbx = _into_channels_last(nchw, out_h, out_w, scales)
-    if rgbx is None:
-        rgbx = _interpolate(nchw, out_h, out_w, scales)
-    if rgbx is None:
-        return None
-    return PILImage.frombytes("RGB", (out_w, out_h), rgbx, "raw", "RGBX")
-
-
-def _into_channels_last(nchw: Any, out_h: int, out_w: int, scales: tuple[float, float] | None) -> Any:
-    """(h, w, 4) uint8 array, or None. The kernel writes straight into a channels-last output (what Pillow
-    wants back: 4 bytes a pixel); ``interpolate`` allocates a planar one, which costs the kernel a repacking
-    pass (~15% of the resize). Through aten's ``.out`` overload, which is not a public API: if a torch
-    release changes it, ``_interpolate`` does the same job."""
-    import torch
-
-    out = torch.empty((1, 4, out_h, out_w), dtype=torch.uint8).contiguous(memory_format=torch.channels_last)
-    sh, sw = scales if scales is not None else (None, None)
-    try:
-        torch.ops.aten._upsample_bilinear2d_aa.out(nchw, [out_h, out_w], False, sh, sw, out=out)
-    except (AttributeError, RuntimeError, TypeError):
-        return None
-    return out[0].permute(1, 2, 0).numpy()
-
-
-def _interpolate(nchw: Any, out_h: int, out_w: int, scales: tuple[float, float] | None) -> Any:
-    """(h, w, 4) uint8 array through the public ``interpolate``, or None where its size rule
-    (floor(input x scale)) does not give the caller's size."""
-    import torch
-
-    if scales is None:
+    if box == (0, 0, img.width, img.height):
         out = torch.nn.functional.interpolate(nchw, size=(out_h, out_w), mode="bilinear", antialias=True)
-    else:
-        out = torch.nn.functional.interpolate(nchw, scale_factor=scales, mode="bilinear", antialias=True,
+    else:  # Pillow's box: output/input pixels over the region (the partly padded last row/column is not counted)
+        scale = (out_h / (box[3] - box[1]), out_w / (box[2] - box[0]))
+        out = torch.nn.functional.interpolate(nchw, scale_factor=scale, mode="bilinear", antialias=True,
                                               recompute_scale_factor=False)
-        if tuple(out.shape[2:]) != (out_h, out_w):
+        if tuple(out.shape[2:]) != (out_h, out_w):  # torch sizes it floor(input x scale): not the caller's size
             return None
-    return out[0].permute(1, 2, 0).contiguous().numpy()
+    planes = out[0].contiguous().numpy()  # (4, h, w): each plane one contiguous band (already so: no copy)
+    return PILImage.merge("RGB", [PILImage.frombuffer("L", (out_w, out_h), planes[c], "raw", "L", 0, 1)
+                                  for c in range(3)])

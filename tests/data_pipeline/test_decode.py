@@ -125,23 +125,6 @@ def test_fast_bilinear_is_pillows_filter_on_photos(width, height, box, full, siz
     assert _within_one_level(np.asarray(fast), np.asarray(src.resize(out, Image.Resampling.BILINEAR, box=region)))
 
 
-@pytest.mark.parametrize("kernel", ["_into_channels_last", "_interpolate"])
-def test_both_torch_routes_give_pillows_filter(kernel, monkeypatch):
-    """The channels-last route (aten's ``.out`` overload) and the public ``interpolate`` route it falls
-    back to give the same image, whole or from a draft's padded region."""
-    from skimage import data
-
-    import data_pipeline.fast_bilinear as fb
-
-    other = {"_into_channels_last": "_interpolate", "_interpolate": "_into_channels_last"}[kernel]
-    monkeypatch.setattr(fb, other, lambda *a: None)  # only ``kernel`` may answer
-    src = Image.fromarray(data.coffee()).resize((601, 451), Image.Resampling.BICUBIC)
-    for region, out in (((0, 0, 601, 451), (512, 384)), ((0, 0, 600.5, 450.5), (300, 225))):
-        fast = fb.bilinear_resize(src, out, region)
-        assert fast is not None and fast.size == out
-        assert _within_one_level(np.asarray(fast), np.asarray(src.resize(out, Image.Resampling.BILINEAR, box=region)))
-
-
 def test_fast_bilinear_leaves_what_it_cannot_match_to_pillow():
     from data_pipeline.fast_bilinear import bilinear_resize
 
