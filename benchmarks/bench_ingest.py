@@ -8,10 +8,12 @@ What each tool does per image:
   img2dataset 1.47 : urllib GET -> OpenCV full decode -> INTER_AREA resize + crop -> OpenCV JPEG
                      encode -> tar (+ per-shard parquet/json stats), multiprocessing pool.
   unified-data     : urllib3 GET (retries, byte cap, content-type check) -> sha256 -> Pillow decode
-                     (libjpeg DCT-domain draft at >= 1.25x the target) -> bilinear (or Lanczos) resize + crop ->
-                     phash -> JPEG encode -> staged parquet; exact + near dedup per shard in plan order
+                     (libjpeg DCT-domain draft at >= 1.25x the target) -> bilinear (torch's copy of Pillow's
+                     filter where it applies) or Lanczos resize + crop -> phash -> JPEG encode -> staged
+                     parquet, one task per 250-input piece; exact + near dedup per shard in plan order
                      (state carried over); tar + per-input parquet rows + stats, streamed behind the
                      fetching; then manifest + card, on a Dask LocalCluster.
+Each of our rounds also prints the build's own phase timings (start-up, streamed work, close).
 Rounds are interleaved (ours, baseline, ours, ...) because the 2-core machine is shared; best-of and
 median are both printed. ``--floor`` also measures the same per-image work (fetch, decode, resize,
 phash, encode) in a tight loop in N plain processes with no Dask, no writing and no start-up, which
