@@ -65,11 +65,14 @@ def shard_stage_files(out_dir: str | Path, index: int) -> list[Path]:
 
 
 def read_piece_stats(out_dir: str | Path, index: int, piece: int = 0) -> dict[str, Any] | None:
-    """A staged piece's stats, or None if it is absent or half-written."""
+    """A staged piece's stats, or None if it is absent, half-written, or cut at another ``PIECE_SIZE`` (a
+    build staged by a release with other pieces: its piece k is not this one's, so it is ingested again)."""
     p = stage_paths(out_dir, index, piece)
     try:
         stats = json.loads(p["stats"].read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return None
+    if stats.get("piece_size") != PIECE_SIZE:
         return None
     return stats if p["parquet"].exists() and p["parquet"].stat().st_size == stats.get("bytes") else None
 
@@ -216,7 +219,7 @@ def _ingest_piece(shard: ShardSpec, piece: int, recipe: Recipe, out_dir: str) ->
     write_rows(tmp, samples, with_image=True)
     commit(tmp, paths["parquet"])
     reasons = Counter(s.reason for s in samples if s.reason)
-    stats = {"shard": shard.index, "piece": piece, "n_inputs": len(samples),
+    stats = {"shard": shard.index, "piece": piece, "piece_size": PIECE_SIZE, "n_inputs": len(samples),
              "n_pending": sum(s.pending for s in samples), "reasons": dict(reasons),
              "bytes": paths["parquet"].stat().st_size, "seconds": round(time.perf_counter() - t0, 3)}
     atomic_write_json(paths["stats"], stats)

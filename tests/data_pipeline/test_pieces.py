@@ -103,6 +103,24 @@ def test_pieces_staged_by_an_interrupted_build_are_not_fetched_again(http_server
     assert validate_dir(out, load=False) == []
 
 
+def test_pieces_cut_at_another_size_are_ingested_again(http_server, tmp_path, dask_client, monkeypatch):
+    """Stage files from a release with another piece size must not pass for this one's pieces (its piece 0
+    would hold records of this one's piece 1): they are ingested again and the output is complete."""
+    urls = _corpus(http_server, "ps")
+    recipe = _recipe(tmp_path, urls)
+    reference = tmp_path / "reference"
+    run_build(recipe, reference, ClusterOptions(), client=dask_client)
+    out = tmp_path / "out"
+    plan = prepare_plan(recipe, out)[0]
+    (out / "_stage").mkdir()
+    monkeypatch.setattr(ingest, "PIECE_SIZE", 5)
+    ingest.ingest_shard(plan.shard(0), recipe, str(out), piece=0)  # records 0-4 of shard 0
+    monkeypatch.setattr(ingest, "PIECE_SIZE", 3)
+    assert ingest.read_piece_stats(out, 0, 0) is None
+    s = run_build(recipe, out, ClusterOptions(), client=dask_client)
+    assert s.n_inputs == 12 and _output(out) == _output(reference)
+
+
 def test_whole_shard_ingest_stages_every_piece_and_returns_the_shards_hashes(http_server, tmp_path, monkeypatch):
     from data_pipeline.stages.dedup_pass import read_staged_hashes
     from data_pipeline.stages.finalize import finalize_shard
