@@ -57,16 +57,32 @@ def _output(out) -> tuple[list, list]:
     return members, rows
 
 
+def _count_piece_tasks(monkeypatch) -> list[tuple[int, int]]:
+    """(shard, piece) of every piece ingested from now on (the test cluster's workers are threads here)."""
+    calls: list[tuple[int, int]] = []
+    real = ingest._ingest_piece
+    monkeypatch.setattr(ingest, "_ingest_piece", lambda shard, piece, *a: calls.append((shard.index, piece)) or
+                        real(shard, piece, *a))
+    return calls
+
+
+def _reference_then_planned(tmp_path, recipe, dask_client):
+    """A complete build of ``recipe`` to compare with, and a second folder planned but not built yet."""
+    reference = tmp_path / "reference"
+    run_build(recipe, reference, ClusterOptions(), client=dask_client)
+    out = tmp_path / "out"
+    plan = prepare_plan(recipe, out)[0]
+    (out / "_stage").mkdir()
+    return reference, out, plan
+
+
 def test_pieces_give_the_same_shards_as_whole_shard_ingest(http_server, tmp_path, dask_client, monkeypatch):
     urls = _corpus(http_server, "pc")
     recipe = _recipe(tmp_path, urls)
     whole = tmp_path / "whole"
     run_build(recipe, whole, ClusterOptions(), client=dask_client)  # PIECE_SIZE 250: one piece per shard
     monkeypatch.setattr(ingest, "PIECE_SIZE", 3)  # shard 0 (7 inputs): 3 pieces; shard 1 (5 inputs): 2
-    calls: list[tuple[int, int | None]] = []
-    real = ingest._ingest_piece
-    monkeypatch.setattr(ingest, "_ingest_piece", lambda shard, piece, *a: calls.append((shard.index, piece)) or
-                        real(shard, piece, *a))
+    calls = _count_piece_tasks(monkeypatch)
     pieces = tmp_path / "pieces"
     s = run_build(recipe, pieces, ClusterOptions(), client=dask_client)
     assert sorted(calls) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]
@@ -81,21 +97,12 @@ def test_pieces_give_the_same_shards_as_whole_shard_ingest(http_server, tmp_path
 def test_pieces_staged_by_an_interrupted_build_are_not_fetched_again(http_server, tmp_path, dask_client,
                                                                      monkeypatch):
     monkeypatch.setattr(ingest, "PIECE_SIZE", 3)
-    urls = _corpus(http_server, "pr")
-    recipe = _recipe(tmp_path, urls)
-    reference = tmp_path / "reference"
-    run_build(recipe, reference, ClusterOptions(), client=dask_client)
-
-    out = tmp_path / "out"
-    plan = prepare_plan(recipe, out)[0]
-    (out / "_stage").mkdir()
+    recipe = _recipe(tmp_path, _corpus(http_server, "pr"))
+    reference, out, plan = _reference_then_planned(tmp_path, recipe, dask_client)
     for piece in (0, 2):  # an interrupted build staged pieces 0 and 2 of shard 0, then died
         ingest.ingest_shard(plan.shard(0), recipe, str(out), piece=piece)
     assert ingest.read_stage_stats(out, 0, 3) is None and ingest.read_piece_stats(out, 0, 2) is not None
-    calls: list[tuple[int, int]] = []
-    real = ingest._ingest_piece
-    monkeypatch.setattr(ingest, "_ingest_piece", lambda shard, piece, *a: calls.append((shard.index, piece)) or
-                        real(shard, piece, *a))
+    calls = _count_piece_tasks(monkeypatch)
     s = run_build(recipe, out, ClusterOptions(), client=dask_client)
     assert s.resumed and sorted(calls) == [(0, 1), (1, 0), (1, 1)]
     # shard 0's dedup hashes: piece 1 from its task, pieces 0 and 2 read back from the stage, in order
@@ -106,13 +113,8 @@ def test_pieces_staged_by_an_interrupted_build_are_not_fetched_again(http_server
 def test_pieces_cut_at_another_size_are_ingested_again(http_server, tmp_path, dask_client, monkeypatch):
     """Stage files from a release with another piece size must not pass for this one's pieces (its piece 0
     would hold records of this one's piece 1): they are ingested again and the output is complete."""
-    urls = _corpus(http_server, "ps")
-    recipe = _recipe(tmp_path, urls)
-    reference = tmp_path / "reference"
-    run_build(recipe, reference, ClusterOptions(), client=dask_client)
-    out = tmp_path / "out"
-    plan = prepare_plan(recipe, out)[0]
-    (out / "_stage").mkdir()
+    recipe = _recipe(tmp_path, _corpus(http_server, "ps"))
+    reference, out, plan = _reference_then_planned(tmp_path, recipe, dask_client)
     monkeypatch.setattr(ingest, "PIECE_SIZE", 5)
     ingest.ingest_shard(plan.shard(0), recipe, str(out), piece=0)  # records 0-4 of shard 0
     monkeypatch.setattr(ingest, "PIECE_SIZE", 3)
