@@ -12,8 +12,8 @@ pieces of 250 inputs: ``stages.ingest``), so at the end of a build one worker ca
 while the others have nothing left to do; with one slot it decoded on one core while the rest of the
 machine idled (img2dataset's 16 threads per process use them). While every worker is busy, the extra
 slots only oversubscribe the cores, which the kernel shares out (one slot per worker measured the
-same on photos, pieces included: 18.4-19.0 s either way); the GIL contention that cost 17% above came from 16 CPU threads per process, not 2.
-(benchmarks/bench_ingest.py --corpus photos, 3 shards on 2 workers: 35.2 -> 29.8 s best of 2 noisy
+same on photos, pieces included: 18.4-19.0 s either way); the GIL contention that cost 17% above
+came from 16 CPU threads per process, not 2. (benchmarks/bench_ingest.py --corpus photos, 3 shards on 2 workers: 35.2 -> 29.8 s best of 2 noisy
 rounds; thumbnails, 8 shards: unchanged.)
 """
 
