@@ -108,10 +108,11 @@ def test_bilinear_resample_is_pillows_bilinear_filter(mode):
 @pytest.mark.parametrize("width, height, box, full, size", [
     (1202, 901, None, (1202, 901), 512), (901, 1202, None, (901, 1202), 512),  # full decodes
     (601, 451, (0, 0, 600.5, 450.5), (1201, 901), 512),  # 1/2 draft
-    (376, 301, (0, 0, 375.25, 300.75), (1501, 1203), 256)])  # 1/4 draft
+    (376, 301, (0, 0, 375.25, 300.75), (1501, 1203), 256),  # 1/4 draft
+    (100, 80, None, (100, 80), 512), (3000, 1, None, (3000, 1), 512)])  # upscaled (keep_ratio does), a sliver
 def test_fast_bilinear_is_pillows_filter_on_photos(width, height, box, full, size):
-    """Whole images and the partly padded regions a 1/2 or 1/4 JPEG draft leaves: the fast path runs and
-    matches ``Image.resize(..., BILINEAR, box=...)`` to one grey level (odd sizes, both orientations)."""
+    """Whole images, the partly padded regions a 1/2 or 1/4 JPEG draft leaves, an upscale and a 1-pixel
+    sliver: the fast path runs and matches ``Image.resize(..., BILINEAR, box=...)`` to one grey level."""
     from skimage import data
 
     from data_pipeline.decode import contain_size
