@@ -335,7 +335,8 @@ def _run(recipe: Recipe, out: Path, plan: ShardPlan, resumed: bool, opts: Cluste
                 if idx not in staged:
                     break
                 # the decisions are about the hashes fed in, i.e. this shard's samples only
-                ready.append((idx, dedup.decide(idx, staged_hashes.pop(idx, None))))
+                # pieces: a shard staged before this run has no hashes here; they are read back from its pieces
+                ready.append((idx, dedup.decide(idx, staged_hashes.pop(idx, None), pieces_of(idx))))
             t_dedup += time.perf_counter() - t0
 
         def fill(ac: Any) -> None:

@@ -118,10 +118,11 @@ class IncrementalDedup:
         self.next_index += 1
         return data["rejected"]
 
-    def decide(self, index: int, hashes: list[list[str]] | None = None) -> Decisions:
+    def decide(self, index: int, hashes: list[list[str]] | None = None, pieces: int | None = None) -> Decisions:
         """Shard ``index``'s decisions: reused if persisted, else computed from its staged hashes
-        (``hashes``, as the ingest task returned them, or read back from the stage) and written
-        atomically, then committed to the index. Shards < index must already be loaded/decided."""
+        (``hashes``, as the ingest tasks returned them, or read back from the stage's ``pieces`` pieces,
+        else counted from the shard's plan file) and written atomically, then committed to the index.
+        Shards < index must already be loaded/decided."""
         got = self.load(index)
         if got is not None:
             return got
@@ -132,7 +133,7 @@ class IncrementalDedup:
             hashes, rejected, update = [], {}, None
         else:
             if hashes is None:
-                hashes = read_staged_hashes(self.out, index)
+                hashes = read_staged_hashes(self.out, index, pieces)
             rejected, update = self.index.decide(hashes)
         path = decision_path(self.out, index)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from PIL import Image
 from data_pipeline.executor import ClusterOptions, run_build
 from data_pipeline.plan import prepare_plan
 from data_pipeline.recipe import recipe_from_dict
-from data_pipeline.stages import ingest
+from data_pipeline.stages import dedup_pass, ingest
 from data_pipeline.validate import validate_dir
 from tests.data_pipeline.conftest import Route
 
@@ -103,6 +103,11 @@ def test_pieces_staged_by_an_interrupted_build_are_not_fetched_again(http_server
         ingest.ingest_shard(plan.shard(0), recipe, str(out), piece=piece)
     assert ingest.read_stage_stats(out, 0, 3) is None and ingest.read_piece_stats(out, 0, 2) is not None
     calls = _count_piece_tasks(monkeypatch)
+
+    def no_plan_read(*_):
+        raise AssertionError("the piece count was read from a plan file, not given by the client")
+
+    monkeypatch.setattr(dedup_pass, "shard_pieces", no_plan_read)  # the read-back uses the client's count
     s = run_build(recipe, out, ClusterOptions(), client=dask_client)
     assert s.resumed and sorted(calls) == [(0, 1), (1, 0), (1, 1)]
     # shard 0's dedup hashes: piece 1 from its task, pieces 0 and 2 read back from the stage, in order
