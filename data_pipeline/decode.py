@@ -6,6 +6,11 @@ applied or half the photos are sideways; CMYK, 16-bit, palette, LA and animated 
 one defined conversion to RGB. For JPEG, ``Image.draft`` lets libjpeg decode at 1/2, 1/4 or 1/8
 scale, which is much faster; we request at least 1.25x the target size so the final resize
 still anti-aliases, which keeps the result within a small tolerance of a full decode (tested).
+
+An upright colour JPEG resized with the bilinear filter (a recipe's default) takes a faster route to the
+same image: libjpeg-turbo decodes it into an array (``fast_jpeg``) that torch resizes (``fast_bilinear``),
+with no Pillow image in between. Pillow still parses the header first (size, EXIF, bomb and filter checks)
+and decodes everything that route declines, so it stays the judge of what is a valid image.
 """
 
 from __future__ import annotations
@@ -88,11 +93,16 @@ def resize(img: Image, size: int, mode: str, resample: str = "bilinear",
         crop = (bx0 + left * sx, by0 + top * sy, bx0 + (left + cw) * sx, by0 + (top + ch) * sy)
         return _resize(img, (size, size), method, crop)
     inner = _resize(img, contain_size((fw, fh), size), method, (bx0, by0, bx1, by1))
-    if mode == "pad":
-        canvas = PILImage.new("RGB", (size, size), (255, 255, 255))
-        canvas.paste(inner, (round((size - inner.width) * 0.5), round((size - inner.height) * 0.5)))
-        return canvas
-    return inner  # keep_ratio: longer side = size (upscaling too, so every output has the same longer side)
+    return _pad(inner, size) if mode == "pad" else inner  # keep_ratio: longer side = size (upscaling too)
+
+
+def _pad(inner: Image, size: int) -> Image:
+    """``pad``: the ratio-kept image centred on a white ``size`` x ``size`` square."""
+    from PIL import Image as PILImage
+
+    canvas = PILImage.new("RGB", (size, size), (255, 255, 255))
+    canvas.paste(inner, (round((size - inner.width) * 0.5), round((size - inner.height) * 0.5)))
+    return canvas
 
 
 def _resize(img: Image, out: tuple[int, int], method: int, box: tuple[float, float, float, float]) -> Image:
@@ -140,6 +150,27 @@ def _draft_request(orig: tuple[int, int], size: int, mode: str) -> tuple[int, in
     return max(1, int(w * scale * DRAFT_MARGIN)), max(1, int(h * scale * DRAFT_MARGIN))
 
 
+def _decode_resize_fast(data: bytes, size: tuple[int, int], cfg: ImageConfig,
+                        draft_request: tuple[int, int] | None) -> tuple[Image, bool] | None:
+    """An upright colour JPEG decoded by libjpeg-turbo into an array (``fast_jpeg``, the pixels Pillow's
+    decode gives, at the scale its ``draft`` would pick) and resized by torch from that array
+    (``fast_bilinear``), with no Pillow image in between; ``(image, drafted)``, or ``None`` where either
+    step cannot give Pillow's result (the caller then runs Pillow: the judge of a bad file)."""
+    from data_pipeline import fast_bilinear, fast_jpeg
+
+    if not fast_bilinear.serves(cfg):
+        return None
+    scale = fast_jpeg.draft_scale(size, draft_request)
+    pixels = fast_jpeg.decode_rgbx(data, size, scale)
+    if pixels is None:
+        return None
+    box = (0.0, 0.0, size[0] / scale, size[1] / scale)
+    inner = fast_bilinear.resize_rgbx(pixels, contain_size(size, cfg.size), box)
+    if inner is None:
+        return None
+    return (_pad(inner, cfg.size) if cfg.resize_mode == "pad" else inner), scale > 1
+
+
 def decode_image(data: bytes, cfg: ImageConfig, use_draft: bool | None = None,
                  check: Callable[[int, int], tuple[str, str] | None] | None = None) -> DecodeResult:
     """Bytes -> resized RGB image, or a reason: decode_error, decompression_bomb, or the reason
@@ -159,21 +190,24 @@ def decode_image(data: bytes, cfg: ImageConfig, use_draft: bool | None = None,
             if w * h > cfg.max_pixels:
                 return DecodeResult(None, "decompression_bomb", f"{w}x{h} > {cfg.max_pixels} pixels")
             orig_mode = img.mode
+            pre_orientation = img.getexif().get(0x0112, 1)
             if check is not None:
-                pre_orientation = img.getexif().get(0x0112, 1)
                 pw, ph = (h, w) if pre_orientation in (5, 6, 7, 8) else (w, h)
                 verdict = check(pw, ph)
                 if verdict is not None:
                     return DecodeResult(None, verdict[0], verdict[1], (pw, ph), orig_mode, fmt)
             if getattr(img, "is_animated", False):
                 img.seek(0)
+            req = _draft_request((w, h), cfg.size, cfg.resize_mode) if use_draft and fmt == "JPEG" else None
+            if fmt == "JPEG" and img.mode == "RGB" and pre_orientation == 1:
+                fast = _decode_resize_fast(data, (w, h), cfg, req)
+                if fast is not None:
+                    return DecodeResult(fast[0], None, "", (w, h), orig_mode, fmt, fast[1])
             drafted, box = False, None
-            if use_draft and fmt == "JPEG":
-                req = _draft_request((w, h), cfg.size, cfg.resize_mode)
-                if req is not None:
-                    got = img.draft("RGB" if img.mode == "RGB" else img.mode, req)
-                    drafted = got is not None and img.size != (w, h)
-                    box = got[1] if drafted else None
+            if req is not None:
+                got = img.draft("RGB" if img.mode == "RGB" else img.mode, req)
+                drafted = got is not None and img.size != (w, h)
+                box = got[1] if drafted else None
             img.load()
             orientation = img.getexif().get(0x0112, 1)
             if orientation != 1:  # exif_transpose copies the whole image even when there is nothing to do

@@ -69,7 +69,8 @@ WORKER_MODULES = ("distributed", "PIL.Image", "PIL.ImageOps", "PIL.BmpImagePlugi
                   "data_pipeline.stages.ingest", "data_pipeline.stages.finalize", "data_pipeline.decode",
                   "data_pipeline.preflight", "data_pipeline.writers.sample_schema",
                   "data_pipeline.fetch", "data_pipeline.writers.shard", "data_pipeline.filters.aspect",
-                  "data_pipeline.filters.size", "imagehash", "scipy.fftpack", "data_pipeline.fast_bilinear")
+                  "data_pipeline.filters.size", "imagehash", "scipy.fftpack", "data_pipeline.fast_bilinear",
+                  "data_pipeline.fast_jpeg", "simplejpeg")
 #: What the fork server imports: the module that imports ``WORKER_MODULES`` and then freezes the GC.
 WORKER_PRELOAD = "data_pipeline.worker_preload"
 

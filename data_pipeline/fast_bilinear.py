@@ -23,6 +23,7 @@ import warnings
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
     from PIL.Image import Image
 
     from data_pipeline.recipe import ImageConfig
@@ -32,12 +33,15 @@ if TYPE_CHECKING:
 _SERVED_MODES = ("keep_ratio", "pad")
 
 
+def serves(image: ImageConfig) -> bool:
+    """Whether this recipe's resizes can run through this path (bilinear, a region from the top-left)."""
+    return image.resample == "bilinear" and image.resize_mode in _SERVED_MODES
+
+
 def preload_modules(image: ImageConfig | None) -> tuple[str, ...]:
     """What a warm worker should have imported for this recipe's images: torch (~1.3 s to import) only
     where this path will run, so a centre-crop or Lanczos build does not wait for it at start-up."""
-    if image is not None and image.resample == "bilinear" and image.resize_mode in _SERVED_MODES:
-        return ("torch",)
-    return ()
+    return ("torch",) if image is not None and serves(image) else ()
 
 
 class _ArrowExport:
@@ -60,20 +64,37 @@ def bilinear_resize(img: Image, size: tuple[int, int],
         return None
     try:
         import pyarrow as pa
-        import torch
-        from PIL import Image as PILImage
     except ImportError:
         return None
     try:
         pixels = pa.array(_ArrowExport(img)).values.to_numpy(zero_copy_only=True)
     except (ValueError, TypeError, AttributeError, pa.ArrowException):  # several blocks, or an older Pillow
         return None
+    return resize_rgbx(pixels.reshape(img.height, img.width, 4), size, box)
+
+
+def resize_rgbx(pixels: np.ndarray, size: tuple[int, int],
+                box: tuple[float, float, float, float] | None = None) -> Image | None:
+    """The same resize from a ``(height, width, 4)`` uint8 RGBX array (Pillow's RGB memory layout, and what
+    ``data_pipeline.fast_jpeg`` decodes into), read without a copy. ``None``: no torch, or torch would not
+    give the requested size (the caller runs Pillow)."""
+    if min(size) < 1 or pixels.dtype.name != "uint8" or pixels.ndim != 3 or pixels.shape[2] != 4:
+        return None
+    try:
+        import torch
+        from PIL import Image as PILImage
+    except ImportError:
+        return None
+    height, width = pixels.shape[:2]
+    box = box or (0.0, 0.0, float(width), float(height))
+    if box[0] != 0 or box[1] != 0:
+        return None
     with warnings.catch_warnings():  # a read-only view: the kernel only reads it
         warnings.simplefilter("ignore", UserWarning)
-        nhwc = torch.from_numpy(pixels).view(img.height, img.width, 4)
+        nhwc = torch.from_numpy(pixels)
     out_w, out_h = size
     nchw = nhwc.permute(2, 0, 1).unsqueeze(0)  # a channels-last view: the layout the vectorised kernel takes
-    if box == (0, 0, img.width, img.height):
+    if box == (0, 0, width, height):
         out = torch.nn.functional.interpolate(nchw, size=(out_h, out_w), mode="bilinear", antialias=True)
     else:  # Pillow's box: output/input pixels over the region (the partly padded last row/column is not counted)
         scale = (out_h / (box[3] - box[1]), out_w / (box[2] - box[0]))
