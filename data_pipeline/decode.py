@@ -161,11 +161,13 @@ def _decode_resize_fast(data: bytes, size: tuple[int, int], cfg: ImageConfig,
     if not fast_bilinear.serves(cfg):
         return None
     scale = fast_jpeg.draft_scale(size, draft_request)
-    pixels = fast_jpeg.decode_rgbx(data, size, scale)
-    if pixels is None:
-        return None
-    box = (0.0, 0.0, size[0] / scale, size[1] / scale)
-    inner = fast_bilinear.resize_rgbx(pixels, contain_size(size, cfg.size), box)
+    h, w, c = fast_jpeg.decoded_shape(size, scale)
+    with fast_jpeg.pooled_buffer(h * w * c) as buf:  # the resize's output is a new image: buf is free after it
+        pixels = fast_jpeg.decode_rgbx(data, size, scale, buf)
+        if pixels is None:
+            return None
+        box = (0.0, 0.0, size[0] / scale, size[1] / scale)
+        inner = fast_bilinear.resize_rgbx(pixels, contain_size(size, cfg.size), box)
     if inner is None:
         return None
     return (_pad(inner, cfg.size) if cfg.resize_mode == "pad" else inner), scale > 1

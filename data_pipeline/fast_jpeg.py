@@ -15,10 +15,20 @@ those files, e.g. extra bytes before a marker), or an output size that is not th
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import numpy as np
+
+#: Decode buffers up to this size go back to a small pool for the next decode (see ``pooled_buffer``).
+POOL_MAX_BYTES = 64 << 20
+_POOL_SLOTS = 4
+_pool: list[np.ndarray] = []
+_pool_lock = threading.Lock()
 
 
 def draft_scale(size: tuple[int, int], request: tuple[int, int] | None) -> int:
@@ -30,20 +40,46 @@ def draft_scale(size: tuple[int, int], request: tuple[int, int] | None) -> int:
     return next((s for s in (8, 4, 2) if fit >= s), 1)
 
 
-def decode_rgbx(data: bytes, size: tuple[int, int], scale: int = 1) -> np.ndarray | None:
+def decoded_shape(size: tuple[int, int], scale: int = 1) -> tuple[int, int, int]:
+    """The array ``decode_rgbx`` gives for a JPEG of ``size`` (``(w, h)``) at ``scale``: libjpeg rounds up."""
+    return -(-size[1] // scale), -(-size[0] // scale), 4
+
+
+def decode_rgbx(data: bytes, size: tuple[int, int], scale: int = 1,
+                out: np.ndarray | None = None) -> np.ndarray | None:
     """``(ceil(h/scale), ceil(w/scale), 4)`` uint8 RGBX pixels of the colour JPEG ``data`` whose full size is
-    ``size`` (``(w, h)``, from Pillow's header parse), or ``None`` (see the module docstring)."""
+    ``size`` (``(w, h)``, from Pillow's header parse), or ``None`` (see the module docstring). ``out``: a
+    uint8 buffer of at least that many bytes to decode into (the result is a view of it)."""
     try:
         import simplejpeg
     except ImportError:
         return None
-    w, h = size
-    want = (-(-h // scale), -(-w // scale))
+    want = decoded_shape(size, scale)
+    kwargs = {} if scale == 1 else {"min_height": want[0], "min_width": want[1]}  # libjpeg's scale: exactly 1/scale
     try:
-        if scale == 1:
-            pixels = simplejpeg.decode_jpeg(data, "RGBX")
-        else:  # the smallest of libjpeg's scales that is at least this large: exactly 1/scale
-            pixels = simplejpeg.decode_jpeg(data, "RGBX", min_height=want[0], min_width=want[1])
+        pixels = simplejpeg.decode_jpeg(data, "RGBX", buffer=out, **kwargs)
     except (ValueError, RuntimeError, OSError):  # corrupt, unsupported, or only a warning: Pillow decides
         return None
-    return pixels if pixels.shape[:2] == want else None
+    return pixels if pixels.shape == want else None
+
+
+@contextlib.contextmanager
+def pooled_buffer(nbytes: int) -> Iterator[np.ndarray | None]:
+    """A reused uint8 buffer of at least ``nbytes`` for one decode, or ``None`` above ``POOL_MAX_BYTES`` (the
+    decoder then allocates). Why: a fresh ~4 MB array per photo is fresh pages from the kernel, faulted in and
+    zeroed on first touch (~3% of a build's CPU in ``perf``); a buffer already written to costs neither. The
+    pool holds as many buffers as decodes ran at once (a worker's CPU slots), at most ``_POOL_SLOTS``."""
+    import numpy as np
+
+    if nbytes > POOL_MAX_BYTES:
+        yield None
+        return
+    with _pool_lock:  # by position: ``list.remove`` would compare arrays element-wise
+        i = next((i for i, b in enumerate(_pool) if b.nbytes >= nbytes), None)
+        buf = _pool.pop(i) if i is not None else np.empty(max(nbytes, 4 << 20), np.uint8)
+    try:
+        yield buf
+    finally:
+        with _pool_lock:
+            if len(_pool) < _POOL_SLOTS:
+                _pool.append(buf)

@@ -11,12 +11,13 @@ worker) and are deterministic (fixed mtime/owner), so redoing a shard reproduces
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from data_pipeline.atomic import atomic_write_json, commit, tmp_path_for
 from data_pipeline.sample import ACCEPTED, Sample
@@ -31,6 +32,20 @@ def shard_paths(out_dir: str | Path, index: int) -> dict[str, Path]:
     out = Path(out_dir)
     return {"tar": out / f"{index:05d}.tar", "parquet": out / f"{index:05d}.parquet",
             "stats": out / f"{index:05d}_stats.json"}
+
+
+class _HashingWriter:
+    """The tar's file, hashed as it is written: the stats record its sha256 without reading 80 MB back."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh, self.sha256 = fh, hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        return self._fh.write(data)
+
+    def tell(self) -> int:
+        return self._fh.tell()
 
 
 def _add_member(tf: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -54,15 +69,17 @@ def write_shard(out_dir: str | Path, index: int, samples: list[Sample], image_ex
     tar_stats = None
     if accepted:
         tar_tmp = tmp_path_for(paths["tar"])
-        with tarfile.open(tar_tmp, "w", format=tarfile.USTAR_FORMAT) as tf:
-            for s in accepted:
-                members = [(image_ext, s.image_bytes), ("txt", text_for(s).encode("utf-8")),
-                           ("json", json.dumps(sample_json(s, image_ext), sort_keys=True).encode())]
-                for ext, data in members:  # one sample's members adjacent, key without dots
-                    _add_member(tf, f"{s.id}.{ext}", data)
+        with open(tar_tmp, "wb") as fh:
+            out = _HashingWriter(fh)
+            with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+                for s in accepted:
+                    members = [(image_ext, s.image_bytes), ("txt", text_for(s).encode("utf-8")),
+                               ("json", json.dumps(sample_json(s, image_ext), sort_keys=True).encode())]
+                    for ext, data in members:  # one sample's members adjacent, key without dots
+                        _add_member(tf, f"{s.id}.{ext}", data)
         commit(tar_tmp, paths["tar"])
         tar_stats = {"name": paths["tar"].name, "bytes": paths["tar"].stat().st_size,
-                     "sha256": sha256_file(paths["tar"])}
+                     "sha256": out.sha256.hexdigest()}
     else:
         paths["tar"].unlink(missing_ok=True)  # a redone shard that used to have samples
     pq_tmp = tmp_path_for(paths["parquet"])

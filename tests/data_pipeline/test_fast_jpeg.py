@@ -68,6 +68,7 @@ def test_decode_image_is_unchanged_by_the_array_path(mode, size, monkeypatch):
         with monkeypatch.context() as m:
             _pillow_only(m)
             ref = decode_image(data, cfg)
+        assert ref.reason is None, ref.detail
         assert (fast.original_size, fast.used_draft, fast.original_mode) == (ref.original_size, ref.used_draft, "RGB")
         assert fast.image.size == ref.image.size and np.array_equal(np.asarray(fast.image), np.asarray(ref.image))
 
@@ -76,7 +77,7 @@ def test_the_array_path_really_runs(monkeypatch):
     """Guard for the test above: a colour JPEG at a bilinear keep-ratio recipe goes through decode_rgbx."""
     calls = []
     real = fast_jpeg.decode_rgbx
-    monkeypatch.setattr(fast_jpeg, "decode_rgbx", lambda *a: calls.append(a[1:]) or real(*a))
+    monkeypatch.setattr(fast_jpeg, "decode_rgbx", lambda *a: calls.append(a[1:3]) or real(*a))
     decode_image(_photo_jpeg(1283, 1601), ImageConfig(size=512, resize_mode="keep_ratio"))
     assert calls == [((1283, 1601), 2)]
 
@@ -129,3 +130,19 @@ def test_without_simplejpeg_pillow_decodes(monkeypatch):
     assert fast_jpeg.decode_rgbx(data, (801, 601)) is None
     got = decode_image(data, ImageConfig(size=256, resize_mode="keep_ratio"))
     assert got.reason is None and got.image.size == (256, 192)
+
+
+def test_decode_buffers_are_reused_and_bounded(monkeypatch):
+    """A buffer goes back to the pool after its decode and serves the next one that fits; a smaller image
+    decoded into a larger, dirty buffer gives the same pixels as a fresh decode; huge ones are not pooled."""
+    monkeypatch.setattr(fast_jpeg, "_pool", [])  # empty, whatever earlier tests decoded
+    big, small = _photo_jpeg(1601, 1203), _photo_jpeg(801, 601)
+    fresh = fast_jpeg.decode_rgbx(small, (801, 601))
+    with fast_jpeg.pooled_buffer(1601 * 1203 * 4) as first:
+        assert fast_jpeg.decode_rgbx(big, (1601, 1203), 1, first) is not None
+    with fast_jpeg.pooled_buffer(801 * 601 * 4) as again:
+        assert again is first  # the same memory: no new pages to fault in
+        reused = fast_jpeg.decode_rgbx(small, (801, 601), 1, again)
+        assert np.shares_memory(reused, again) and np.array_equal(reused, fresh)
+    with fast_jpeg.pooled_buffer(fast_jpeg.POOL_MAX_BYTES + 1) as none:
+        assert none is None
