@@ -7,8 +7,9 @@ subprocesses (interpreter start-up, cluster/pool start-up and shutdown included)
 What each tool does per image:
   img2dataset 1.47 : urllib GET -> OpenCV full decode -> INTER_AREA resize + crop -> OpenCV JPEG
                      encode -> tar (+ per-shard parquet/json stats), multiprocessing pool.
-  unified-data     : urllib3 GET (retries, byte cap, content-type check) -> sha256 -> Pillow decode
-                     (libjpeg DCT-domain draft at >= 1.25x the target) -> bilinear (torch's copy of Pillow's
+  unified-data     : urllib3 GET (retries, byte cap, content-type check) -> sha256 -> Pillow header parse ->
+                     libjpeg-turbo decode into a reused array (simplejpeg; Pillow's decode where that path
+                     declines), DCT-domain draft at >= 1.25x the target -> bilinear (torch's copy of Pillow's
                      filter where it applies) or Lanczos resize + crop -> phash -> JPEG encode -> staged
                      parquet, one task per 250-input piece; exact + near dedup per shard in plan order
                      (state carried over); tar + per-input parquet rows + stats, streamed behind the
