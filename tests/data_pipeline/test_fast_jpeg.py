@@ -45,6 +45,25 @@ def test_same_pixels_as_pillow_at_pillows_draft_scale(width, height, scale, subs
     assert np.array_equal(got[..., :3], ref)
 
 
+@pytest.mark.parametrize("encoding", [{"progressive": True}, {"optimize": True}, {"subsampling": 1},
+                                      {"keep_rgb": True}, {"restart_marker_blocks": 4},
+                                      {"subsampling": 2, "progressive": True}])
+def test_same_pixels_as_pillow_for_other_encodings(encoding):
+    """Progressive, optimised Huffman tables, 4:2:2, an Adobe RGB (not YCbCr) file, restart markers."""
+    from skimage import data
+
+    buf = io.BytesIO()
+    Image.fromarray(data.coffee()).resize((1003, 755)).save(buf, format="JPEG", quality=90, **encoding)
+    for scale in (1, 2):
+        with Image.open(io.BytesIO(buf.getvalue())) as img:
+            if scale > 1:
+                img.draft("RGB", (1003 // scale, 755 // scale))
+            img.load()
+            ref = np.asarray(img.convert("RGB"))
+        got = fast_jpeg.decode_rgbx(buf.getvalue(), (1003, 755), scale)
+        assert got is not None and np.array_equal(got[..., :3], ref)
+
+
 @pytest.mark.parametrize("size", [(1001, 751), (1601, 1203), (97, 3000), (5000, 700)])
 @pytest.mark.parametrize("request_", [(640, 480), (300, 300), (100, 100), (1, 1), (2000, 2000)])
 def test_draft_scale_is_pillows_choice(size, request_):
