@@ -158,7 +158,7 @@ def _decode_resize_fast(data: bytes, size: tuple[int, int], cfg: ImageConfig,
     step cannot give Pillow's result (the caller then runs Pillow: the judge of a bad file)."""
     from data_pipeline import fast_bilinear, fast_jpeg
 
-    if not fast_bilinear.serves(cfg):
+    if not fast_bilinear.serves(cfg) or not fast_bilinear.torch_available():
         return None
     scale = fast_jpeg.draft_scale(size, draft_request)
     h, w, c = fast_jpeg.decoded_shape(size, scale)

@@ -38,6 +38,16 @@ def serves(image: ImageConfig) -> bool:
     return image.resample == "bilinear" and image.resize_mode in _SERVED_MODES
 
 
+def torch_available() -> bool:
+    """Whether this path can run at all here (torch importable). Asked before a JPEG is decoded into an
+    array for it (``decode._decode_resize_fast``): without torch that decode would be thrown away."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def preload_modules(image: ImageConfig | None) -> tuple[str, ...]:
     """What a warm worker should have imported for this recipe's images: torch (~1.3 s to import) only
     where this path will run, so a centre-crop or Lanczos build does not wait for it at start-up."""

@@ -165,3 +165,14 @@ def test_decode_buffers_are_reused_and_bounded(monkeypatch):
         assert np.shares_memory(reused, again) and np.array_equal(reused, fresh)
     with fast_jpeg.pooled_buffer(fast_jpeg.POOL_MAX_BYTES + 1) as none:
         assert none is None
+
+
+def test_without_torch_a_jpeg_is_decoded_once_by_pillow(monkeypatch):
+    """The array would only feed torch's resize: without torch it is never decoded (not decoded twice)."""
+    import sys
+
+    calls = []
+    monkeypatch.setattr(fast_jpeg, "decode_rgbx", lambda *a, **k: calls.append(a) or None)
+    monkeypatch.setitem(sys.modules, "torch", None)  # ``import torch`` raises ImportError
+    got = decode_image(_photo_jpeg(801, 601), ImageConfig(size=256, resize_mode="keep_ratio"))
+    assert got.reason is None and got.image.size == (256, 192) and calls == []
