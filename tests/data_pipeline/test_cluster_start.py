@@ -15,7 +15,17 @@ from data_pipeline.executor import WORKER_MODULES, ClusterOptions, dask_client, 
 
 def _worker_state() -> dict:
     return {"loaded": [m for m in WORKER_MODULES if m in sys.modules], "frozen": gc.get_freeze_count(),
-            "parent": os.getppid(), "env": (os.environ.get("OMP_NUM_THREADS"), os.environ.get("MALLOC_TRIM_THRESHOLD_"))}
+            "parent": os.getppid(), "env": (os.environ.get("OMP_NUM_THREADS"), os.environ.get("MALLOC_TRIM_THRESHOLD_")),
+            "timers": _timers()}
+
+
+def _timers() -> tuple:
+    """The periodic-work settings this process's Dask servers were started with (``LOCAL_WORKER_CONFIG``)."""
+    import dask
+
+    return tuple(dask.config.get(k) for k in ("distributed.admin.tick.interval",
+                                              "distributed.admin.system-monitor.interval",
+                                              "distributed.worker.profile.enabled"))
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="forkserver is the default start method on POSIX")
@@ -29,6 +39,8 @@ def test_workers_start_warm_from_the_fork_server_not_from_the_client():
     assert state["parent"] != os.getpid()  # forked by the fork server, not by this multi-threaded process
     # Dask's pre-spawn environment, less MALLOC_TRIM_THRESHOLD_ (~30% of the per-image work: core.dask_workers)
     assert state["env"] == ("1", None)
+    # the event-loop tick and the system monitor at 200 ms / 2 s, not 20 ms / 0.5 s (benchmarks/bench_cluster_idle.py)
+    assert state["timers"] == ("200ms", "2s", False)
 
 
 def test_torch_is_preloaded_only_for_the_resizes_it_runs():

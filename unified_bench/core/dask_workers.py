@@ -8,6 +8,12 @@ pipeline's decode + resize + phash + encode of ~1 MP photos took 15.1-15.4 ms pe
 19.9-20.5 ms with it. The statistical profiler (the dashboard's, a ``sys._current_frames()`` sample
 every 10 ms) costs the task threads time too, and a garbage collection inside one of its samples once
 deadlocked an in-process worker. Neither buys anything for these workers.
+
+The event-loop health tick (every 20 ms in each scheduler, nanny and worker: 250 wake-ups a second on a
+2-worker cluster) and the system monitor (dashboard CPU/memory/disk series, every 0.5 s) kept an idle
+2-worker cluster at ~7% of one core; every 200 ms and 2 s: ~2-3% (``benchmarks/bench_cluster_idle.py``).
+Both only feed the "event loop was unresponsive" warning (still given, at a 3 s limit) and dashboard
+plots. The worker memory monitor (pause / terminate thresholds) keeps its 100 ms.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from typing import Any
 LOCAL_WORKER_CONFIG: dict[str, Any] = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "200ms",
+    "distributed.admin.system-monitor.interval": "2s",
 }
 
 def without_unset(environ: dict[str, Any]) -> dict[str, Any]:
