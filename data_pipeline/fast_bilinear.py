@@ -65,12 +65,17 @@ class _ArrowExport:
         return self._img.__arrow_c_array__(requested_schema)
 
 
+def _serves_region(size: tuple[int, int], box: tuple[float, float, float, float]) -> bool:
+    """A non-empty output from a region that starts at the top-left corner (see the module docstring)."""
+    return min(size) >= 1 and box[0] == 0 and box[1] == 0
+
+
 def bilinear_resize(img: Image, size: tuple[int, int],
                     box: tuple[float, float, float, float]) -> Image | None:
     """``img.resize(size, BILINEAR, box=box)`` (to within one grey level), or ``None`` where only Pillow
     can give it (see the module docstring). ``box`` must start at (0, 0); its far edges may be fractional
     (a reduced-scale JPEG decode whose last row and column are partly padding)."""
-    if img.mode != "RGB" or box[0] != 0 or box[1] != 0 or min(size) < 1:
+    if img.mode != "RGB" or not _serves_region(size, box):  # before the export: nothing to undo
         return None
     try:
         import pyarrow as pa
@@ -88,16 +93,16 @@ def resize_rgbx(pixels: np.ndarray, size: tuple[int, int],
     """The same resize from a ``(height, width, 4)`` uint8 RGBX array (Pillow's RGB memory layout, and what
     ``data_pipeline.fast_jpeg`` decodes into), read without a copy. ``None``: no torch, or torch would not
     give the requested size (the caller runs Pillow)."""
-    if min(size) < 1 or pixels.dtype.name != "uint8" or pixels.ndim != 3 or pixels.shape[2] != 4:
+    if pixels.dtype.name != "uint8" or pixels.ndim != 3 or pixels.shape[2] != 4:
+        return None
+    height, width = pixels.shape[:2]
+    box = box or (0.0, 0.0, float(width), float(height))
+    if not _serves_region(size, box):
         return None
     try:
         import torch
         from PIL import Image as PILImage
     except ImportError:
-        return None
-    height, width = pixels.shape[:2]
-    box = box or (0.0, 0.0, float(width), float(height))
-    if box[0] != 0 or box[1] != 0:
         return None
     with warnings.catch_warnings():  # a read-only view: the kernel only reads it
         warnings.simplefilter("ignore", UserWarning)
